@@ -1,0 +1,248 @@
+"""The `seqclean` command line: parse and validate options, call one library function, render.
+
+No computation happens here. Library errors (`SeqcleanError`) become a one-line message on stderr
+and the exit code documented in the README; anything else is a bug (exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from seqclean.errors import EXIT_CODES, SeqcleanError
+from seqclean.progress import ProgressFn, no_progress
+
+app = typer.Typer(
+    name="seqclean",
+    help="Find and remove noisy interactions in sequential-recommendation logs before training.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    epilog="Exit codes: " + "; ".join(f"{k} {v.split(':')[0]}" for k, v in EXIT_CODES.items()),
+)
+
+WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Directory for intermediate artefacts and the manifest.")]
+Interactions = Annotated[
+    Path, typer.Option("--interactions", help="Interaction log: Parquet file, directory of Parquet files, or CSV.")
+]
+Items = Annotated[Path, typer.Option("--items", help="Item table (Parquet or CSV) with the id and text columns.")]
+UserCol = Annotated[str, typer.Option("--user-col", help="User id column in the log.")]
+ItemCol = Annotated[str, typer.Option("--item-col", help="Item id column in the log and the item table.")]
+TimeCol = Annotated[str, typer.Option("--time-col", help="Timestamp column in the log.")]
+TextCols = Annotated[str, typer.Option("--text-cols", help="Comma-separated item text columns, e.g. title,genres.")]
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when usable, else CPU), cpu or cuda.")]
+Model = Annotated[
+    Path | None, typer.Option("--model", help="Local sentence-transformers model dir (default: bundled MiniLM).")
+]
+Threshold = Annotated[float, typer.Option("--threshold", help="Drop interactions with noise_score above this.")]
+Out = Annotated[Path, typer.Option("--out", help="Output directory for cleaned.parquet and the audit.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary line.")]
+ChunkUsers = Annotated[int, typer.Option("--chunk-users", help="Users scored per chunk (bounds memory).")]
+Scorer = Annotated[str, typer.Option("--scorer", help="Scoring method.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed for everything stochastic.")]
+
+
+def _echo(msg: str, quiet: bool) -> None:
+    if not quiet:
+        typer.echo(msg)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[ProgressFn]:
+    """A rich progress display on a terminal; silence otherwise (cron, pipes, tests)."""
+    if quiet or not sys.stdout.isatty():
+        yield no_progress
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    tasks: dict[str, Any] = {}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+    ) as bar:
+
+        def update(task: str, done: int, total: int | None) -> None:
+            if task not in tasks:
+                tasks[task] = bar.add_task(task, total=total)
+            bar.update(tasks[task], completed=done, total=total)
+
+        yield update
+
+
+def _guard(fn: Callable[[], None]) -> None:
+    """Map library errors to a one-line message and the documented exit code."""
+    try:
+        fn()
+    except SeqcleanError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted; outputs already in place are complete, rerun to finish", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if os.environ.get("SEQCLEAN_DEBUG"):
+            raise
+        typer.echo(
+            f"error: internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            "rerun with SEQCLEAN_DEBUG=1 for the traceback and report it",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def _embed_config(
+    interactions: Path,
+    items: Path,
+    workdir: Path,
+    user_col: str,
+    item_col: str,
+    time_col: str,
+    text_cols: str,
+    model: Path | None,
+    device: str,
+    seed: int,
+) -> Any:
+    from seqclean.embed import EmbedConfig
+    from seqclean.errors import UsageError
+
+    cols = [c.strip() for c in text_cols.split(",") if c.strip()]
+    if not cols:
+        raise UsageError("--text-cols is empty; name at least one item text column, e.g. --text-cols title")
+    return EmbedConfig(
+        interactions=interactions,
+        items=items,
+        workdir=workdir,
+        user_col=user_col,
+        item_col=item_col,
+        time_col=time_col,
+        text_cols=cols,
+        model=model,
+        device=device,
+        seed=seed,
+    )
+
+
+@app.command("embed")
+def embed_cli(
+    interactions: Interactions,
+    items: Items,
+    workdir: WorkdirOpt,
+    user_col: UserCol = "user_id",
+    item_col: ItemCol = "item_id",
+    time_col: TimeCol = "timestamp",
+    text_cols: TextCols = "title",
+    model: Model = None,
+    device: Device = "auto",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Validate the inputs, build sequences and embed every item (semantic, collaborative)."""
+
+    def go() -> None:
+        from seqclean.embed import embed
+
+        cfg = _embed_config(interactions, items, workdir, user_col, item_col, time_col, text_cols, model, device, seed)
+        with _progress(quiet) as progress:
+            r = embed(cfg, progress)
+        _echo(
+            f"embedded {r.n_items} items ({r.n_encoded} encoded, {r.n_cached} from cache) for "
+            f"{r.n_users} users / {r.n_interactions} interactions -> {workdir}",
+            quiet,
+        )
+
+    _guard(go)
+
+
+@app.command("score")
+def score_cli(
+    workdir: WorkdirOpt,
+    scorer: Scorer = "baseline-semantic",
+    chunk_users: ChunkUsers = 5_000,
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Score every interaction's noise probability (writes scores, item report, summary)."""
+
+    def go() -> None:
+        from seqclean.score import ScoreConfig, score
+
+        with _progress(quiet) as progress:
+            r = score(ScoreConfig(workdir=workdir, scorer=scorer, chunk_users=chunk_users, seed=seed), progress)
+        _echo(
+            f"scored {r.n_interactions} interactions; {r.n_flagged} flagged at threshold "
+            f"{r.summary['threshold']} -> {workdir}",
+            quiet,
+        )
+
+    _guard(go)
+
+
+@app.command("filter")
+def filter_cli(
+    workdir: WorkdirOpt,
+    out: Out,
+    threshold: Threshold = 0.5,
+    quiet: Quiet = False,
+) -> None:
+    """Write the cleaned log (input schema) and an audit of every removed row."""
+
+    def go() -> None:
+        from seqclean.filter import FilterConfig, filter_log
+
+        r = filter_log(FilterConfig(workdir=workdir, out=out, threshold=threshold))
+        _echo(f"removed {r.n_removed} of {r.n_input} interactions -> {out}", quiet)
+
+    _guard(go)
+
+
+@app.command("run")
+def run_cli(
+    interactions: Interactions,
+    items: Items,
+    workdir: WorkdirOpt,
+    out: Out,
+    threshold: Threshold = 0.5,
+    user_col: UserCol = "user_id",
+    item_col: ItemCol = "item_id",
+    time_col: TimeCol = "timestamp",
+    text_cols: TextCols = "title",
+    model: Model = None,
+    device: Device = "auto",
+    scorer: Scorer = "baseline-semantic",
+    chunk_users: ChunkUsers = 5_000,
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """embed + score + filter in one go (the nightly job)."""
+
+    def go() -> None:
+        from seqclean.filter import FilterConfig
+        from seqclean.pipeline import run
+        from seqclean.score import ScoreConfig
+
+        ecfg = _embed_config(interactions, items, workdir, user_col, item_col, time_col, text_cols, model, device, seed)
+        scfg = ScoreConfig(workdir=workdir, scorer=scorer, chunk_users=chunk_users, seed=seed)
+        fcfg = FilterConfig(workdir=workdir, out=out, threshold=threshold)
+        with _progress(quiet) as progress:
+            r = run(ecfg, scfg, fcfg, progress)
+        _echo(
+            f"{r.embed.n_interactions} interactions, {r.embed.n_users} users, {r.embed.n_items} items; "
+            f"removed {r.filter.n_removed} at threshold {threshold} -> {out}",
+            quiet,
+        )
+
+    _guard(go)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Per-position interests computed over chunks of whole users, as pure array functions.
+
+A chunk is given as arrays sorted by (user, position): `seg` (0..n_users_in_chunk-1 per row), and
+row vectors. Every function here is vectorised over all rows of a chunk: no Python loop per user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Row -> user-segment bookkeeping for a chunk sorted by (user, position)."""
+
+    seg: np.ndarray  # (n,) segment index of each row
+    start: np.ndarray  # (n_seg,) first row of each segment
+    length: np.ndarray  # (n_seg,) rows per segment
+
+    @classmethod
+    def from_sorted_ids(cls, ids: np.ndarray) -> Segments:
+        if ids.size == 0:
+            z = np.zeros(0, dtype=np.int64)
+            return cls(z, z, z)
+        change = np.flatnonzero(np.diff(ids)) + 1
+        start = np.concatenate([[0], change]).astype(np.int64)
+        length = np.diff(np.concatenate([start, [ids.size]])).astype(np.int64)
+        seg = np.repeat(np.arange(start.size, dtype=np.int64), length)
+        return cls(seg, start, length)
+
+    @property
+    def position(self) -> np.ndarray:
+        """0-based position of each row within its segment."""
+        return np.arange(self.seg.size, dtype=np.int64) - self.start[self.seg]
+
+
+def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norm, eps)).astype(np.float32)
+
+
+def rowwise_cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of matching rows; 0 where either row is all zeros (no evidence)."""
+    return np.einsum("ij,ij->i", l2_normalise(a), l2_normalise(b)).astype(np.float32)
+
+
+def leave_one_out_mean(vecs: np.ndarray, segs: Segments) -> np.ndarray:
+    """Mean of the user's other rows (the row itself excluded); zeros for one-row users."""
+    sums = np.zeros((segs.start.size, vecs.shape[1]), dtype=np.float64)
+    np.add.at(sums, segs.seg, vecs)
+    others = sums[segs.seg] - vecs
+    n = (segs.length[segs.seg] - 1).astype(np.float64)[:, None]
+    return np.where(n > 0, others / np.maximum(n, 1), 0.0).astype(np.float32)
+
+
+def window_mean(vecs: np.ndarray, segs: Segments, before: int, after: int) -> np.ndarray:
+    """Mean over positions [p-before, p+after] of the same user, the row itself excluded.
+
+    `after=0` gives a causal (history-only) window. Zeros where the window holds no other row.
+    """
+    cs = np.zeros((vecs.shape[0] + 1, vecs.shape[1]), dtype=np.float64)
+    np.cumsum(vecs, axis=0, out=cs[1:])
+    rows = np.arange(vecs.shape[0])
+    s = segs.start[segs.seg]
+    e = s + segs.length[segs.seg]
+    lo = np.maximum(rows - before, s)
+    hi = np.minimum(rows + after + 1, e)
+    total = cs[hi] - cs[lo] - vecs
+    n = (hi - lo - 1).astype(np.float64)[:, None]
+    return np.where(n > 0, total / np.maximum(n, 1), 0.0).astype(np.float32)
