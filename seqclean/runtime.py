@@ -1,0 +1,85 @@
+"""ONNX Runtime sessions, with the execution provider chosen in exactly one place.
+
+`--device auto` takes CUDA when ONNX Runtime offers it and a session really starts on it, else CPU;
+`--device cuda` without a usable GPU is an error; `--device cpu` never touches the GPU. The same
+code runs under the `onnxruntime` and `onnxruntime-gpu` packages.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from seqclean.errors import MissingInputError, RuntimeUnavailableError, UsageError
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise RuntimeUnavailableError(
+            "onnxruntime is not installed; run `pip install 'seqclean[cpu]'` (or `seqclean[gpu]` on a CUDA machine)"
+        ) from exc
+    return onnxruntime
+
+
+@lru_cache(maxsize=1)
+def available_providers() -> tuple[str, ...]:
+    return tuple(_ort().get_available_providers())
+
+
+def providers_for(device: str) -> list[str]:
+    """The provider list to ask for, given `--device`."""
+    if device not in {"auto", "cpu", "cuda"}:
+        raise UsageError(f"--device {device}: choose auto, cpu or cuda")
+    if device == "cpu":
+        return [CPU]
+    if CUDA in available_providers():
+        return [CUDA, CPU]
+    if device == "cuda":
+        raise RuntimeUnavailableError(
+            "--device cuda: ONNX Runtime offers no CUDA provider here "
+            f"(available: {', '.join(available_providers())}); install `seqclean[gpu]` on a machine with an "
+            "NVIDIA GPU, or use --device cpu"
+        )
+    return [CPU]
+
+
+def make_session(model: Path, device: str = "auto", threads: int | None = None) -> tuple[Any, str]:
+    """Open an inference session; returns (session, provider actually used).
+
+    With `auto`, a CUDA session that fails to start (driver or library missing) falls back to CPU;
+    with `cuda` that is an error.
+    """
+    if not model.exists():
+        raise MissingInputError(f"ONNX model {model} not found; rerun `seqclean embed` to export it")
+    ort = _ort()
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    wanted = providers_for(device)
+    try:
+        sess = ort.InferenceSession(str(model), sess_options=opts, providers=wanted)
+    except Exception as exc:  # onnxruntime raises its own Fail/RuntimeException types
+        if wanted[0] == CUDA and device == "auto":
+            sess = ort.InferenceSession(str(model), sess_options=opts, providers=[CPU])
+        else:
+            raise RuntimeUnavailableError(f"cannot start ONNX Runtime on {wanted[0]} for {model}: {exc}") from exc
+    used = sess.get_providers()[0]
+    if device == "cuda" and used != CUDA:
+        raise RuntimeUnavailableError(
+            f"--device cuda: ONNX Runtime could not use the GPU for {model} (fell back to {used}); check the CUDA "
+            "and cuDNN libraries that onnxruntime-gpu needs, or use --device cpu"
+        )
+    return sess, used
+
+
+def device_label(provider: str) -> str:
+    return "cuda" if provider == CUDA else "cpu"
