@@ -48,17 +48,17 @@ def rowwise_cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def leave_one_out_mean(vecs: np.ndarray, segs: Segments) -> np.ndarray:
     """Mean of the user's other rows (the row itself excluded); zeros for one-row users."""
-    sums = np.zeros((segs.start.size, vecs.shape[1]), dtype=np.float64)
-    np.add.at(sums, segs.seg, vecs)
+    sums = _segment_sums(vecs, segs)
     others = sums[segs.seg] - vecs
     n = (segs.length[segs.seg] - 1).astype(np.float64)[:, None]
     return np.where(n > 0, others / np.maximum(n, 1), 0.0).astype(np.float32)
 
 
-def window_mean(vecs: np.ndarray, segs: Segments, before: int, after: int) -> np.ndarray:
-    """Mean over positions [p-before, p+after] of the same user, the row itself excluded.
+def window_mean(vecs: np.ndarray, segs: Segments, before: int, after: int, *, include_self: bool = False) -> np.ndarray:
+    """Mean over positions [p-before, p+after] of the same user, the row itself excluded unless
+    `include_self`.
 
-    `after=0` gives a causal (history-only) window. Zeros where the window holds no other row.
+    `after=0` gives a causal (history-only) window. Zeros where the window holds no row.
     """
     cs = np.zeros((vecs.shape[0] + 1, vecs.shape[1]), dtype=np.float64)
     np.cumsum(vecs, axis=0, out=cs[1:])
@@ -67,6 +67,33 @@ def window_mean(vecs: np.ndarray, segs: Segments, before: int, after: int) -> np
     e = s + segs.length[segs.seg]
     lo = np.maximum(rows - before, s)
     hi = np.minimum(rows + after + 1, e)
-    total = cs[hi] - cs[lo] - vecs
-    n = (hi - lo - 1).astype(np.float64)[:, None]
+    total = cs[hi] - cs[lo] - (0 if include_self else vecs)
+    n = (hi - lo - (0 if include_self else 1)).astype(np.float64)[:, None]
     return np.where(n > 0, total / np.maximum(n, 1), 0.0).astype(np.float32)
+
+
+def segment_max(vecs: np.ndarray, segs: Segments) -> np.ndarray:
+    """Max-pool over each user's rows, broadcast back to every row (IADSR's long-term interest)."""
+    if vecs.shape[0] == 0:
+        return vecs.copy()
+    return np.maximum.reduceat(vecs, segs.start, axis=0)[segs.seg]
+
+
+def segment_mean(vecs: np.ndarray, segs: Segments) -> np.ndarray:
+    """Mean over each user's rows (the row itself included), broadcast back to every row."""
+    sums = _segment_sums(vecs, segs)
+    return (sums / np.maximum(segs.length, 1)[:, None])[segs.seg].astype(np.float32)
+
+
+def shift_back(vecs: np.ndarray, segs: Segments) -> np.ndarray:
+    """Row p gets row p-1 of the same user (zeros at p = 0): the state *before* an interaction."""
+    out = np.zeros_like(vecs)
+    out[1:] = vecs[:-1]
+    out[segs.start] = 0
+    return out
+
+
+def _segment_sums(vecs: np.ndarray, segs: Segments) -> np.ndarray:
+    if vecs.shape[0] == 0:
+        return np.zeros((0, vecs.shape[1]), dtype=np.float64)
+    return np.add.reduceat(vecs.astype(np.float64), segs.start, axis=0)

@@ -8,6 +8,7 @@ report accumulators.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from seqclean.interests import Segments, leave_one_out_mean, rowwise_cos, window
 from seqclean.io import ROW_INDEX, Workdir, atomic_path, write_json, write_parquet
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.report import ItemAccumulator, SummaryAccumulator
+from seqclean.suggest import suggest_replacements
 
 SCORES = "scores.parquet"
 ITEM_REPORT = "item_report.parquet"
@@ -31,36 +33,38 @@ DEFAULT_THRESHOLD = 0.5
 @dataclass
 class ScoreConfig:
     workdir: Path
-    scorer: str = "baseline-semantic"
+    scorer: str = "iadsr"
     chunk_users: int = 5_000
     threshold: float = DEFAULT_THRESHOLD
     cold_max_interactions: int = 10
+    fit_users: int = 3000
+    cold_k: float = 5.0
+    device: str = "auto"
     seed: int = 0
 
 
 @dataclass
-class Chunk:
-    """A bounded batch of whole users, sorted by (uid, position)."""
-
-    uid: np.ndarray
-    iid: np.ndarray
-    segs: Segments
-
-
-@dataclass
 class Context:
-    """Read-only, catalogue-sized data every scorer may use."""
+    """Read-only, catalogue-sized data every scorer may use (aligned by iid, row 0 = padding)."""
 
-    semantic: np.ndarray  # (n_iid + 1, d) float32, row 0 (padding) zeros, rows L2-normalised
+    semantic: np.ndarray  # (n_iid + 1, d) float32, rows L2-normalised
     item_count: np.ndarray  # (n_iid + 1,) interactions per item
     cold: np.ndarray  # (n_iid + 1,) bool
+    item_ids: pl.Series  # (n_iid + 1,) item id by iid, null at 0: maps suggested iids back to ids
+    threshold: float = DEFAULT_THRESHOLD
 
 
 class Scorer(Protocol):
     name: str
+    fit_report: dict[str, Any]
 
-    def score_chunk(self, chunk: Chunk, ctx: Context) -> dict[str, np.ndarray]:
-        """Return `noise_score` in [0, 1] (higher = noisier) plus component columns, one per row."""
+    def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn) -> None:
+        """Learn whatever the scorer needs, once, before the chunks (results must not depend on chunking)."""
+        ...
+
+    def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
+        """`noise_score` in [0, 1] (higher = noisier), `uncertainty`, `suggested_iid`,
+        `suggestion_confidence` and component columns, one value per row of a chunk of whole users."""
         ...
 
 
@@ -71,21 +75,54 @@ class BaselineSemanticScorer:
     `sem_short_sim`: the same against the 3 items before and 3 after it. The noise score maps their
     mean consistency c in [-1, 1] to (1 - c) / 2. No collaborative signal and no learning: this is the
     reference the full method must beat.
+
+    Also written, for `filter`'s guards and replacement mode:
+    - `uncertainty` = 0.5 * e + 0.5 * c, with evidence term e = 1 / sqrt(other items of the user)
+      (1 when there are none) and closeness c = max(0, 1 - |noise_score - threshold| / 0.1).
+    - `suggested_iid` / `suggestion_confidence` from `suggest_replacements` with the semantic window
+      interest (same window, the row itself excluded), never an item the user already has.
     """
 
     name = "baseline-semantic"
     window = 3
 
-    def score_chunk(self, chunk: Chunk, ctx: Context) -> dict[str, np.ndarray]:
-        v = ctx.semantic[chunk.iid]
-        long_sim = rowwise_cos(v, leave_one_out_mean(v, chunk.segs))
-        short_sim = rowwise_cos(v, window_mean(v, chunk.segs, self.window, self.window))
-        consistency = 0.5 * (long_sim + short_sim)
-        noise = np.clip((1.0 - consistency) / 2.0, 0.0, 1.0)
-        return {"noise_score": noise, "sem_long_sim": long_sim, "sem_short_sim": short_sim}
+    def __init__(self, cfg: ScoreConfig) -> None:
+        self.fit_report: dict[str, Any] = {}
+
+    def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn) -> None:
+        """Nothing to learn."""
+
+    def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
+        v = ctx.semantic[iid]
+        interest = window_mean(v, segs, self.window, self.window)
+        long_sim = rowwise_cos(v, leave_one_out_mean(v, segs))
+        short_sim = rowwise_cos(v, interest)
+        noise = np.clip((1.0 - 0.5 * (long_sim + short_sim)) / 2.0, 0.0, 1.0)
+        n_other = (segs.length[segs.seg] - 1).astype(np.float64)
+        evidence = 1.0 / np.sqrt(np.maximum(n_other, 1.0))
+        closeness = np.clip(1.0 - np.abs(noise - ctx.threshold) / 0.1, 0.0, 1.0)
+        best, conf = suggest_replacements(interest, ctx.semantic, segs.seg, segs.seg, iid)
+        return {
+            "noise_score": noise,
+            "uncertainty": np.clip(0.5 * evidence + 0.5 * closeness, 0.0, 1.0).astype(np.float32),
+            "sem_long_sim": long_sim,
+            "sem_short_sim": short_sim,
+            "suggested_iid": best,
+            "suggestion_confidence": conf,
+        }
 
 
-SCORERS: dict[str, type] = {BaselineSemanticScorer.name: BaselineSemanticScorer}
+def _iadsr(cfg: ScoreConfig) -> Scorer:
+    from seqclean.iadsr import IadsrOptions, IadsrScorer
+
+    opts = IadsrOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, seed=cfg.seed, device=cfg.device)
+    return IadsrScorer(options=opts)
+
+
+SCORERS: dict[str, Callable[[ScoreConfig], Scorer]] = {
+    "iadsr": _iadsr,
+    BaselineSemanticScorer.name: BaselineSemanticScorer,
+}
 
 
 @dataclass
@@ -95,9 +132,9 @@ class ScoreResult:
     summary: dict[str, Any]
 
 
-def load_context(wd: Workdir, cold_max: int) -> tuple[Context, pl.DataFrame]:
+def load_context(wd: Workdir, cold_max: int, threshold: float) -> tuple[Context, pl.DataFrame]:
     """The catalogue-sized arrays, aligned by `iid` (row 0 = padding)."""
-    cat = pl.read_parquet(wd.require(ITEMS, "embed"))
+    cat = pl.read_parquet(wd.require(ITEMS, "embed")).sort("iid")
     sem = pl.read_parquet(wd.require(SEMANTIC, "embed"), columns=["text_hash", "vector"])
     n = cat.height + 1
     by_hash = dict(zip(sem["text_hash"].to_list(), range(sem.height), strict=True))
@@ -108,7 +145,10 @@ def load_context(wd: Workdir, cold_max: int) -> tuple[Context, pl.DataFrame]:
     count[cat["iid"].to_numpy()] = cat["n_interactions"].to_numpy()
     cold = count < cold_max
     cold[0] = False
-    return Context(semantic=semantic, item_count=count, cold=cold), cat
+    ids = cat.get_column(cat.columns[1])
+    item_ids = pl.concat([pl.Series(ids.name, [None], dtype=ids.dtype), ids])
+    ctx = Context(semantic=semantic, item_count=count, cold=cold, item_ids=item_ids, threshold=threshold)
+    return ctx, cat
 
 
 def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
@@ -123,9 +163,10 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
     manifest = wd.read_manifest()
     cols = manifest["columns"]
     seq_path = wd.require(SEQUENCES, "embed")
-    ctx, cat = load_context(wd, cfg.cold_max_interactions)
-    scorer: Scorer = SCORERS[cfg.scorer]()
+    ctx, cat = load_context(wd, cfg.cold_max_interactions, cfg.threshold)
     n_users = int(manifest["embed"]["n_users"])
+    scorer = SCORERS[cfg.scorer](cfg)
+    scorer.fit(wd, seq_path, ctx, n_users, progress)
 
     items = ItemAccumulator(ctx.item_count.size)
     summary = SummaryAccumulator()
@@ -143,7 +184,7 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
                     .sort(["uid", "position"])
                     .collect()
                 )
-                out = _score_frame(frame, scorer, ctx, cfg.threshold, cols)
+                out = _score_frame(frame, scorer, ctx, cols)
                 is_noisy = out["is_noisy"].to_numpy()
                 iid = frame["iid"].to_numpy()
                 score_arr = out["noise_score"].to_numpy()
@@ -171,28 +212,38 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
             "noise_score": "probability-like score in [0, 1]; higher means noisier",
         }
     )
+    if scorer.fit_report:
+        summ["detector"] = scorer.fit_report
+        if "estimated_noise_rate" in scorer.fit_report:
+            summ["estimated_noise_rate"] = scorer.fit_report["estimated_noise_rate"]
     write_json(summ, wd.file(SUMMARY))
     manifest["score"] = {
         "scorer": cfg.scorer,
         "threshold": cfg.threshold,
         "chunk_users": cfg.chunk_users,
         "cold_max_interactions": cfg.cold_max_interactions,
+        "fit_users": cfg.fit_users,
+        "cold_k": cfg.cold_k,
         "seed": cfg.seed,
     }
     wd.write_manifest(manifest)
     return ScoreResult(n_interactions=summ["interactions"], n_flagged=summ["flagged"], summary=summ)
 
 
-def _score_frame(
-    frame: pl.DataFrame, scorer: Scorer, ctx: Context, threshold: float, cols: dict[str, Any]
-) -> pl.DataFrame:
+def _score_frame(frame: pl.DataFrame, scorer: Scorer, ctx: Context, cols: dict[str, Any]) -> pl.DataFrame:
     uid = frame["uid"].to_numpy()
-    chunk = Chunk(uid=uid, iid=frame["iid"].to_numpy().astype(np.int64), segs=Segments.from_sorted_ids(uid))
-    parts = scorer.score_chunk(chunk, ctx)
+    iid = frame["iid"].to_numpy().astype(np.int64)
+    parts = scorer.score_chunk(iid, Segments.from_sorted_ids(uid), ctx)
     noise = np.asarray(parts.pop("noise_score"), dtype=np.float64)
-    extra = {k: np.asarray(v) for k, v in parts.items()}
+    uncertainty = np.asarray(parts.pop("uncertainty"), dtype=np.float32)
+    sugg = np.asarray(parts.pop("suggested_iid"), dtype=np.int64)
+    conf = np.asarray(parts.pop("suggestion_confidence"), dtype=np.float32)
     return frame.select(cols["user"], cols["item"], cols["time"], ROW_INDEX, "position").with_columns(
         pl.Series("noise_score", noise, dtype=pl.Float64),
-        pl.Series("is_noisy", noise > threshold, dtype=pl.Boolean),
-        *(pl.Series(k, v) for k, v in extra.items()),
+        pl.Series("is_noisy", noise > ctx.threshold, dtype=pl.Boolean),
+        pl.Series("uncertainty", uncertainty, dtype=pl.Float32),
+        pl.Series("is_cold", ctx.cold[iid], dtype=pl.Boolean),
+        ctx.item_ids.gather(sugg).alias("suggested_item"),
+        pl.Series("suggestion_confidence", conf, dtype=pl.Float32),
+        *(pl.Series(k, np.asarray(v)) for k, v in parts.items()),
     )

@@ -1,0 +1,213 @@
+"""The self-supervised noise detector (LLM4DSR's corruption task, learned over our features).
+
+No labels exist in real logs, so the detector learns from corruption: a share of positions of real
+sequences is replaced by catalogue items (uniformly sampled, and popularity-sampled so that
+"unpopular" alone does not mean "noise"), and small MLPs learn to tell replaced positions from the
+originals. Nothing from any evaluation's ground truth is used.
+
+- Two heads: `full` (all features) and `semantic` (text evidence only). An item's score blends them by
+  its collaborative evidence, w = n / (n + k) with n its interaction count, so cold items lean on
+  semantics (IADSR's protection against over-denoising cold items). `k = 0` disables the blend.
+- Uncertainty: each head is an ensemble of MLPs trained on bootstrap resamples; their disagreement, and
+  how little of the user's sequence there is to judge from, make `uncertainty` in [0, 1].
+- Calibration: the heads output P(corrupted) at the training corruption prior, not P(noise) in the real
+  log. `Calibration` estimates the real log's noise share and maps raw outputs to posteriors (see its
+  docstring), so `noise_score` reads as the probability that the interaction is noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from seqclean.interests import Segments
+
+
+def corrupt(
+    iid: np.ndarray, segs: Segments, n_items: int, popularity: np.ndarray, rng: np.random.Generator, rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replace a `rate` share of positions (at least one per sequence of length ≥ 2) with other items.
+
+    Half the replacements are uniform over the catalogue, half popularity-sampled. Returns the corrupted
+    iids and the boolean label (True = replaced).
+    """
+    n = iid.size
+    label = rng.random(n) < rate
+    # make sure each sequence with ≥ 2 items has at least one corruption, so short users are learned too
+    first = segs.start[segs.length >= 2]
+    forced = first + (rng.random(first.size) * segs.length[segs.length >= 2]).astype(np.int64)
+    has_any = np.zeros(segs.start.size, dtype=bool)
+    np.logical_or.at(has_any, segs.seg, label)
+    label[forced[~has_any[segs.seg[forced]]]] = True
+    k = int(label.sum())
+    p = popularity[1:].astype(np.float64) + 1.0
+    p /= p.sum()
+    uniform = rng.integers(1, n_items + 1, size=k)
+    popular = rng.choice(np.arange(1, n_items + 1), size=k, p=p)
+    repl = np.where(rng.random(k) < 0.5, uniform, popular)
+    same = repl == iid[label]
+    repl[same] = (repl[same] % n_items) + 1  # never "replace" an item by itself
+    out = iid.copy()
+    out[label] = repl
+    return out, label
+
+
+@dataclass
+class MLPEnsemble:
+    """K small MLPs (inputs -> 32 -> 16 -> 1) over standardised features; NumPy inference."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    members: list[list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=list)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        z0 = ((x - self.mean) / self.scale).astype(np.float32)
+        out = np.empty((len(self.members), x.shape[0]), dtype=np.float32)
+        for m, layers in enumerate(self.members):
+            z = z0
+            for li, (w, b) in enumerate(layers):
+                z = z @ w + b
+                if li < len(layers) - 1:
+                    z = np.maximum(z, 0.0)
+            out[m] = z[:, 0]
+        return out
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean probability over members and its standard deviation."""
+        p = 1.0 / (1.0 + np.exp(-np.clip(self.logits(x), -30, 30)))
+        return p.mean(axis=0), p.std(axis=0)
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        d = {f"{prefix}.mean": self.mean, f"{prefix}.scale": self.scale}
+        for m, layers in enumerate(self.members):
+            for li, (w, b) in enumerate(layers):
+                d[f"{prefix}.m{m}.l{li}.w"] = w
+                d[f"{prefix}.m{m}.l{li}.b"] = b
+        return d
+
+
+def train_ensemble(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: tuple[str, ...],
+    *,
+    members: int = 5,
+    epochs: int = 6,
+    batch: int = 512,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> MLPEnsemble:
+    """Train `members` MLPs with BCE on bootstrap resamples of (x, y)."""
+    import torch
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) + 1e-6
+    xs = torch.from_numpy(((x - mean) / scale).astype(np.float32))
+    ys = torch.from_numpy(y.astype(np.float32))
+    ens = MLPEnsemble(names=names, mean=mean.astype(np.float32), scale=scale.astype(np.float32))
+    rng = np.random.default_rng(seed)
+    for m in range(members):
+        torch.manual_seed(seed * 1000 + m)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(x.shape[1], 32),
+            torch.nn.ReLU(),
+            torch.nn.Linear(32, 16),
+            torch.nn.ReLU(),
+            torch.nn.Linear(16, 1),
+        )
+        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-5)
+        boot = torch.from_numpy(rng.integers(0, x.shape[0], size=x.shape[0]))
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        for _ in range(epochs):
+            order = boot[torch.from_numpy(rng.permutation(boot.numel()))]
+            for k in range(0, order.numel(), batch):
+                idx = order[k : k + batch]
+                loss = loss_fn(net(xs[idx])[:, 0], ys[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        layers = [
+            (mod.weight.detach().numpy().T.copy(), mod.bias.detach().numpy().copy())
+            for mod in net
+            if isinstance(mod, torch.nn.Linear)
+        ]
+        ens.members.append(layers)
+    return ens
+
+
+@dataclass
+class Calibration:
+    """Maps the detector's raw P(corrupted) to P(noise) in the real log.
+
+    The raw output distribution on real rows is modelled as a mixture: a share `prior` of noise that
+    looks like the corruptions, and clean rows. `prior` is the mixture-proportion estimate
+    min_t P_real(p > t) / P_corrupted(p > t) over thresholds t in the upper tail (Scott, 2015), and the
+    posterior in each raw-score bin is prior * f_corrupted / f_real, made non-decreasing and linearly
+    interpolated between bin centres (ties broken by the raw score, so the ranking is kept).
+    """
+
+    centres: np.ndarray
+    posterior: np.ndarray
+    prior: float
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        out = np.interp(p, self.centres, self.posterior) + 1e-6 * p
+        return np.clip(out, 0.0, 1.0)
+
+
+def fit_calibration(p_real: np.ndarray, p_corrupted: np.ndarray, bins: int = 40, min_tail: float = 0.1) -> Calibration:
+    """Estimate the real log's noise share and the per-bin posterior from held-out raw outputs."""
+    edges = np.unique(np.quantile(p_real, np.linspace(0.0, 1.0, bins + 1)))
+    edges[0], edges[-1] = 0.0, 1.0 + 1e-9
+    f_real = np.histogram(p_real, bins=edges)[0] / max(p_real.size, 1)
+    f_corr = np.histogram(p_corrupted, bins=edges)[0] / max(p_corrupted.size, 1)
+    tail_real = np.cumsum(f_real[::-1])[::-1]
+    tail_corr = np.cumsum(f_corr[::-1])[::-1]
+    ok = tail_corr >= min_tail
+    ratios = tail_real[ok] / tail_corr[ok]
+    prior = float(np.clip(ratios.min() if ratios.size else 0.0, 0.0, 0.5))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        post = np.where(f_real > 0, prior * f_corr / f_real, 1.0)
+    post = np.maximum.accumulate(np.clip(post, 0.0, 1.0))
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    return Calibration(centres=centres, posterior=post, prior=prior)
+
+
+@dataclass
+class Detector:
+    full: MLPEnsemble
+    semantic: MLPEnsemble
+    cold_k: float
+    calibration: Calibration | None = None
+
+    def raw(self, feats: dict[str, np.ndarray], count: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(blended P(corrupted) at the training prior, ensemble std, weight on the full head)."""
+        xf = np.stack([feats[n] for n in self.full.names], axis=1)
+        xs = np.stack([feats[n] for n in self.semantic.names], axis=1)
+        pf, sf = self.full.predict(xf)
+        ps, ss = self.semantic.predict(xs)
+        w = count / (count + self.cold_k) if self.cold_k > 0 else np.ones_like(pf)
+        w = w.astype(np.float32)
+        return w * pf + (1 - w) * ps, w * sf + (1 - w) * ss, w
+
+    def predict(self, feats: dict[str, np.ndarray], count: np.ndarray, seq_len: np.ndarray) -> dict[str, np.ndarray]:
+        """`noise_score` (calibrated to the estimated prior), `uncertainty`, and the head outputs."""
+        p, std, w = self.raw(feats, count)
+        score = self.calibration(p) if self.calibration is not None else p
+        evidence = np.clip((seq_len - 1) / 4.0, 0.0, 1.0)  # ≥ 5 interactions = full evidence
+        uncertainty = 1.0 - evidence * (1.0 - np.clip(2.0 * std, 0.0, 1.0))
+        return {
+            "noise_score": np.clip(score, 0.0, 1.0),
+            "uncertainty": uncertainty.astype(np.float32),
+            "collab_weight": w,
+        }
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        d = self.full.to_arrays("full") | self.semantic.to_arrays("semantic")
+        d["cold_k"] = np.array([self.cold_k])
+        if self.calibration is not None:
+            d["calibration.centres"] = self.calibration.centres
+            d["calibration.posterior"] = self.calibration.posterior
+        return d
