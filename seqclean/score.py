@@ -21,6 +21,7 @@ from seqclean.interests import Segments, leave_one_out_mean, rowwise_cos, window
 from seqclean.io import ROW_INDEX, Workdir, atomic_path, write_json, write_parquet
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.report import ItemAccumulator, SummaryAccumulator
+from seqclean.suggest import suggest_replacements
 
 SCORES = "scores.parquet"
 ITEM_REPORT = "item_report.parquet"
@@ -54,6 +55,8 @@ class Context:
     semantic: np.ndarray  # (n_iid + 1, d) float32, row 0 (padding) zeros, rows L2-normalised
     item_count: np.ndarray  # (n_iid + 1,) interactions per item
     cold: np.ndarray  # (n_iid + 1,) bool
+    item_ids: pl.Series | None = None  # (n_iid + 1,) item id by iid, null at 0: maps `suggested_iid` back
+    threshold: float = DEFAULT_THRESHOLD  # the scorer's is_noisy threshold (baseline uncertainty uses it)
 
 
 class Scorer(Protocol):
@@ -71,6 +74,14 @@ class BaselineSemanticScorer:
     `sem_short_sim`: the same against the 3 items before and 3 after it. The noise score maps their
     mean consistency c in [-1, 1] to (1 - c) / 2. No collaborative signal and no learning: this is the
     reference the full method must beat.
+
+    Also written, for `filter`'s guards and replacement mode:
+    - `uncertainty` = 0.5 * e + 0.5 * c, with evidence term e = 1 / sqrt(other items of the user)
+      (1 when there are none) and closeness c = max(0, 1 - |noise_score - threshold| / 0.1): thin
+      evidence or a score near the scorer's threshold both mean a less certain decision.
+    - `is_cold` from the item's interaction count (`cold_max_interactions`).
+    - `suggested_iid` / `suggestion_confidence` from `suggest_replacements` with the semantic window
+      interest (same window, the row itself excluded), never an item the user already has.
     """
 
     name = "baseline-semantic"
@@ -82,7 +93,21 @@ class BaselineSemanticScorer:
         short_sim = rowwise_cos(v, window_mean(v, chunk.segs, self.window, self.window))
         consistency = 0.5 * (long_sim + short_sim)
         noise = np.clip((1.0 - consistency) / 2.0, 0.0, 1.0)
-        return {"noise_score": noise, "sem_long_sim": long_sim, "sem_short_sim": short_sim}
+        n_other = (chunk.segs.length[chunk.segs.seg] - 1).astype(np.float64)
+        evidence = 1.0 / np.sqrt(np.maximum(n_other, 1.0))
+        closeness = np.clip(1.0 - np.abs(noise - ctx.threshold) / 0.1, 0.0, 1.0)
+        uncertainty = np.clip(0.5 * evidence + 0.5 * closeness, 0.0, 1.0)
+        interest = window_mean(v, chunk.segs, self.window, self.window)
+        best, conf = suggest_replacements(interest, ctx.semantic, chunk.segs.seg, chunk.segs.seg, chunk.iid)
+        return {
+            "noise_score": noise,
+            "sem_long_sim": long_sim,
+            "sem_short_sim": short_sim,
+            "uncertainty": uncertainty.astype(np.float32),
+            "is_cold": ctx.cold[chunk.iid],
+            "suggested_iid": best,
+            "suggestion_confidence": conf,
+        }
 
 
 SCORERS: dict[str, type] = {BaselineSemanticScorer.name: BaselineSemanticScorer}
@@ -108,7 +133,9 @@ def load_context(wd: Workdir, cold_max: int) -> tuple[Context, pl.DataFrame]:
     count[cat["iid"].to_numpy()] = cat["n_interactions"].to_numpy()
     cold = count < cold_max
     cold[0] = False
-    return Context(semantic=semantic, item_count=count, cold=cold), cat
+    ids = cat.sort("iid").get_column(cat.columns[1])
+    item_ids = pl.concat([pl.Series(ids.name, [None], dtype=ids.dtype), ids])
+    return Context(semantic=semantic, item_count=count, cold=cold, item_ids=item_ids), cat
 
 
 def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
@@ -124,6 +151,7 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
     cols = manifest["columns"]
     seq_path = wd.require(SEQUENCES, "embed")
     ctx, cat = load_context(wd, cfg.cold_max_interactions)
+    ctx.threshold = cfg.threshold
     scorer: Scorer = SCORERS[cfg.scorer]()
     n_users = int(manifest["embed"]["n_users"])
 
@@ -188,11 +216,14 @@ def _score_frame(
 ) -> pl.DataFrame:
     uid = frame["uid"].to_numpy()
     chunk = Chunk(uid=uid, iid=frame["iid"].to_numpy().astype(np.int64), segs=Segments.from_sorted_ids(uid))
-    parts = scorer.score_chunk(chunk, ctx)
+    parts: dict[str, Any] = dict(scorer.score_chunk(chunk, ctx))
     noise = np.asarray(parts.pop("noise_score"), dtype=np.float64)
-    extra = {k: np.asarray(v) for k, v in parts.items()}
+    sugg = parts.pop("suggested_iid", None)
+    if sugg is not None and ctx.item_ids is not None:  # iid -> item id (input dtype), null for "none"
+        parts["suggested_item"] = ctx.item_ids.gather(np.asarray(sugg, dtype=np.int64))
+    extra = {k: v.alias(k) if isinstance(v, pl.Series) else pl.Series(k, np.asarray(v)) for k, v in parts.items()}
     return frame.select(cols["user"], cols["item"], cols["time"], ROW_INDEX, "position").with_columns(
         pl.Series("noise_score", noise, dtype=pl.Float64),
         pl.Series("is_noisy", noise > threshold, dtype=pl.Boolean),
-        *(pl.Series(k, v) for k, v in extra.items()),
+        *extra.values(),
     )
