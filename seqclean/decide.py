@@ -81,14 +81,14 @@ def decide(scores: pl.DataFrame, policy: Policy, user_col: str) -> pl.DataFrame:
     u = user_col
     f = scores.with_row_index("_i").with_columns(
         candidate_expr(policy).alias("_cand"),
-        pl.len().over(u).alias("_n"),
-        (pl.len().over(u) - 1 - pl.col("position").rank("ordinal").over(u) + 1).alias("_from_end"),
+        pl.len().over(u).cast(pl.Int64).alias("_n"),
+        (pl.len().over(u).cast(pl.Int64) - pl.col("position").rank("ordinal").over(u).cast(pl.Int64)).alias(
+            "_from_end"
+        ),
     )
     guard = pl.lit(None, dtype=pl.String)
     if policy.max_uncertainty is not None and "uncertainty" in cols:
-        guard = pl.when(pl.col("_cand") & (pl.col("uncertainty") > policy.max_uncertainty)).then(
-            pl.lit("uncertainty")
-        )
+        guard = pl.when(pl.col("_cand") & (pl.col("uncertainty") > policy.max_uncertainty)).then(pl.lit("uncertainty"))
     if policy.protect_cold and "is_cold" in cols:
         guard = pl.when(guard.is_null() & pl.col("_cand") & pl.col("is_cold")).then(pl.lit("cold")).otherwise(guard)
     if policy.keep_last > 0:
@@ -103,11 +103,7 @@ def decide(scores: pl.DataFrame, policy: Policy, user_col: str) -> pl.DataFrame:
     # priority order within a user: noisiest first, then earliest row
     f = f.sort([u, "noise_score", "row_index"], descending=[False, True, False], maintain_order=True)
     if policy.mode == "replace":
-        ok = (
-            live
-            & pl.col("suggested_item").is_not_null()
-            & (pl.col("suggestion_confidence") >= policy.min_confidence)
-        )
+        ok = live & pl.col("suggested_item").is_not_null() & (pl.col("suggestion_confidence") >= policy.min_confidence)
         f = f.with_columns(ok.alias("_ok"))
         first = pl.int_range(pl.len()).over([u, "suggested_item", "_ok"]) == 0
         f = f.with_columns((pl.col("_ok") & first).alias("_rep"))
@@ -123,7 +119,10 @@ def decide(scores: pl.DataFrame, policy: Policy, user_col: str) -> pl.DataFrame:
     allowed = pl.max_horizontal(pl.col("_n") - policy.min_seq_len, pl.lit(0))
     drops_before = pl.col("_drop").cast(pl.Int64).cum_sum().over(u) - pl.col("_drop").cast(pl.Int64)
     f = f.with_columns(
-        pl.when(pl.col("_drop") & (drops_before >= allowed)).then(pl.lit("min_seq_len")).otherwise(pl.col("guard"))
+        pl.when(pl.col("_drop") & (drops_before >= allowed))
+        .then(pl.lit("min_seq_len"))
+        .otherwise(pl.col("guard"))
+        .alias("guard")
     ).with_columns(
         pl.col("_drop") & pl.col("guard").is_null(),
         pl.col("_rep") & pl.col("guard").is_null(),
@@ -142,8 +141,8 @@ def decide(scores: pl.DataFrame, policy: Policy, user_col: str) -> pl.DataFrame:
         pl.col("_drop") & pl.col("guard").is_null(),
         pl.col("_rep") & pl.col("guard").is_null(),
     )
-    decision = pl.when(pl.col("_drop")).then(pl.lit(DROP)).when(pl.col("_rep")).then(pl.lit(REPLACE)).otherwise(
-        pl.lit(KEEP)
+    decision = (
+        pl.when(pl.col("_drop")).then(pl.lit(DROP)).when(pl.col("_rep")).then(pl.lit(REPLACE)).otherwise(pl.lit(KEEP))
     )
     f = f.with_columns(decision.alias("decision"))
     f = f.with_columns(_reason(policy, cols).alias("reason")).sort("_i")

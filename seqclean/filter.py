@@ -178,9 +178,7 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
     n_scored = int(scores.select(pl.len()).collect().item())
     n_input = int(manifest["embed"]["n_interactions"])
     if n_scored != n_input:
-        raise InputDataError(
-            f"{scores_path}: {n_scored} scored rows but the log has {n_input}; rerun `seqclean score`"
-        )
+        raise InputDataError(f"{scores_path}: {n_scored} scored rows but the log has {n_input}; rerun `seqclean score`")
     threshold, top, rule, rule_info = _resolve_rule(cfg, wd, scores, n_scored)
     policy = Policy(
         threshold=threshold,
@@ -387,9 +385,11 @@ def _changes_frame(parts: list[pl.DataFrame], read_cols: list[str], schema: pl.S
     if not frames:
         return pl.DataFrame(schema=want)
     f = pl.concat(frames, how="diagonal_relaxed")
-    return f.with_columns(
-        [pl.lit(None, dtype=t).alias(c) for c, t in want.items() if c not in f.columns]
-    ).select(list(want)).sort(ROW_INDEX)
+    return (
+        f.with_columns([pl.lit(None, dtype=t).alias(c) for c, t in want.items() if c not in f.columns])
+        .select(list(want))
+        .sort(ROW_INDEX)
+    )
 
 
 def _write_recbole(cfg: FilterConfig, manifest: dict[str, Any], cleaned: Path, log_cols: pl.Schema) -> list[str]:
