@@ -9,7 +9,7 @@ the width or length of the log.
 Writes into OUT:
 - `cleaned.parquet`: the input's exact columns, dtypes and row order, minus dropped rows (replace
   mode: replaced rows carry the suggested item id in the item column);
-- `removed.parquet` (remove mode): every dropped row, all input columns + `noise_score`,
+- `removed.parquet` (remove mode): every dropped row, all input columns + `row_index`, `noise_score`,
   `uncertainty`, `reason`; or `changes.parquet` (replace mode): every changed row with `row_index`,
   user, time, `original_item`, `suggested_item`, `suggestion_confidence`, `noise_score`,
   `uncertainty`, `decision`, `reason`;
@@ -240,7 +240,9 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
             write_parquet(cleaned.select(log_cols.names()), out / CLEANED)
             extra = changes.select(ROW_INDEX, "noise_score", "uncertainty", "reason").lazy()
             removed = indexed.join(extra, on=ROW_INDEX, how="inner", maintain_order="left")
-            write_parquet(removed.select(*log_cols.names(), "noise_score", "uncertainty", "reason"), out / REMOVED)
+            write_parquet(
+                removed.select(*log_cols.names(), ROW_INDEX, "noise_score", "uncertainty", "reason"), out / REMOVED
+            )
 
     summary: dict[str, Any] = {
         "rule": rule_info,
