@@ -294,10 +294,10 @@ def _resolve_rule(
             hist = _histogram(scores)
             threshold = otsu_threshold(hist)
             info["auto"] = {"method": "otsu", "bins": OTSU_BINS}
-            parts.append(f"auto: noise_score > {threshold:g} (Otsu)")
+            parts.append(f"auto: noise_score > threshold {threshold:g} (Otsu)")
     elif cfg.threshold is not None:
         threshold = float(cfg.threshold)
-        parts.append(f"noise_score > {threshold:g}")
+        parts.append(f"noise_score > threshold {threshold:g}")
     if cfg.max_fraction is not None:
         k = int(np.floor(cfg.max_fraction * n))
         cut = _top_cut(scores, k)

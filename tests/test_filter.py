@@ -76,7 +76,7 @@ def test_remove_mode_partitions_the_input(wd: dict[str, Path], tmp_path: Path) -
     j = n0.join(n1, on="user_id", how="left").fill_null(0)
     assert j.select((pl.col("kept") >= pl.min_horizontal("len", pl.lit(3))).all()).item()
     assert ((j["len"] - j["kept"]) <= (j["len"] * 0.2).floor().clip(1)).all()
-    assert s["rule"]["name"] == "noise_score > 0.3"
+    assert s["rule"]["name"] == "noise_score > threshold 0.3"
 
 
 def test_threshold_one_keeps_everything(wd: dict[str, Path], tmp_path: Path) -> None:
