@@ -41,6 +41,33 @@ Model = Annotated[
     Path | None, typer.Option("--model", help="Local sentence-transformers model dir (default: bundled MiniLM).")
 ]
 Threshold = Annotated[float, typer.Option("--threshold", help="Drop interactions with noise_score above this.")]
+FilterThreshold = Annotated[
+    str,
+    typer.Option(
+        "--threshold", help="Change rows with noise_score above this (0-1), 'auto' (data-driven), or 'none'."
+    ),
+]
+MaxFraction = Annotated[
+    float | None, typer.Option("--max-fraction", help="Change at most this share of all rows (top noise scores).")
+]
+Mode = Annotated[str, typer.Option("--mode", help="remove: drop flagged rows; replace: swap in a suggested item.")]
+MinSeqLen = Annotated[int, typer.Option("--min-seq-len", help="Never leave a user with fewer interactions.")]
+MaxEdits = Annotated[
+    str, typer.Option("--max-edits-per-user", help="Cap on changes per user: a count (2) or a share (20%).")
+]
+MaxUncertainty = Annotated[
+    float, typer.Option("--max-uncertainty", help="Keep flagged rows whose uncertainty is above this (1 = off).")
+]
+KeepLast = Annotated[int, typer.Option("--keep-last", help="Never change each user's last N interactions.")]
+ProtectCold = Annotated[bool, typer.Option("--protect-cold/--no-protect-cold", help="Never change cold items.")]
+MinConfidence = Annotated[
+    float, typer.Option("--min-confidence", help="Replace mode: least suggestion confidence to replace.")
+]
+Fallback = Annotated[
+    str, typer.Option("--fallback", help="Replace mode: keep or drop a flagged row with no usable suggestion.")
+]
+Format = Annotated[str, typer.Option("--format", help="parquet, or recbole (also writes RecBole atomic files).")]
+DatasetName = Annotated[str, typer.Option("--dataset-name", help="File stem of the RecBole files.")]
 Out = Annotated[Path, typer.Option("--out", help="Output directory for cleaned.parquet and the audit.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary line.")]
 ChunkUsers = Annotated[int, typer.Option("--chunk-users", help="Users scored per chunk (bounds memory).")]
@@ -186,16 +213,49 @@ def score_cli(
 def filter_cli(
     workdir: WorkdirOpt,
     out: Out,
-    threshold: Threshold = 0.5,
+    threshold: FilterThreshold = "0.5",
+    max_fraction: MaxFraction = None,
+    mode: Mode = "remove",
+    min_seq_len: MinSeqLen = 3,
+    max_edits_per_user: MaxEdits = "20%",
+    max_uncertainty: MaxUncertainty = 0.5,
+    keep_last: KeepLast = 0,
+    protect_cold: ProtectCold = False,
+    min_confidence: MinConfidence = 0.5,
+    fallback: Fallback = "keep",
+    fmt: Format = "parquet",
+    dataset_name: DatasetName = "cleaned",
     quiet: Quiet = False,
 ) -> None:
-    """Write the cleaned log (input schema) and an audit of every removed row."""
+    """Write the cleaned log (input schema), an audit of every change and a summary."""
 
     def go() -> None:
-        from seqclean.filter import FilterConfig, filter_log
+        from seqclean.filter import FilterConfig, filter_log, parse_max_edits, parse_threshold
 
-        r = filter_log(FilterConfig(workdir=workdir, out=out, threshold=threshold))
-        _echo(f"removed {r.n_removed} of {r.n_input} interactions -> {out}", quiet)
+        edits, share = parse_max_edits(max_edits_per_user)
+        cfg = FilterConfig(
+            workdir=workdir,
+            out=out,
+            threshold=parse_threshold(threshold),
+            max_fraction=max_fraction,
+            mode=mode,
+            min_seq_len=min_seq_len,
+            max_edits_per_user=edits,
+            max_edit_share=share,
+            max_uncertainty=None if max_uncertainty >= 1.0 else max_uncertainty,
+            keep_last=keep_last,
+            protect_cold=protect_cold,
+            min_confidence=min_confidence,
+            fallback=fallback,
+            fmt=fmt,
+            dataset_name=dataset_name,
+        )
+        r = filter_log(cfg)
+        _echo(
+            f"{r.summary['rule']['name']}: removed {r.n_removed}, replaced {r.n_replaced} of {r.n_input} "
+            f"interactions -> {out}",
+            quiet,
+        )
 
     _guard(go)
 
@@ -206,7 +266,11 @@ def run_cli(
     items: Items,
     workdir: WorkdirOpt,
     out: Out,
-    threshold: Threshold = 0.5,
+    threshold: FilterThreshold = "0.5",
+    max_fraction: MaxFraction = None,
+    mode: Mode = "remove",
+    min_seq_len: MinSeqLen = 3,
+    keep_last: KeepLast = 0,
     user_col: UserCol = "user_id",
     item_col: ItemCol = "item_id",
     time_col: TimeCol = "timestamp",
@@ -221,18 +285,27 @@ def run_cli(
     """embed + score + filter in one go (the nightly job)."""
 
     def go() -> None:
-        from seqclean.filter import FilterConfig
+        from seqclean.filter import FilterConfig, parse_threshold
         from seqclean.pipeline import run
         from seqclean.score import ScoreConfig
 
         ecfg = _embed_config(interactions, items, workdir, user_col, item_col, time_col, text_cols, model, device, seed)
         scfg = ScoreConfig(workdir=workdir, scorer=scorer, chunk_users=chunk_users, seed=seed)
-        fcfg = FilterConfig(workdir=workdir, out=out, threshold=threshold)
+        fcfg = FilterConfig(
+            workdir=workdir,
+            out=out,
+            threshold=parse_threshold(threshold),
+            max_fraction=max_fraction,
+            mode=mode,
+            min_seq_len=min_seq_len,
+            keep_last=keep_last,
+        )
         with _progress(quiet) as progress:
             r = run(ecfg, scfg, fcfg, progress)
         _echo(
             f"{r.embed.n_interactions} interactions, {r.embed.n_users} users, {r.embed.n_items} items; "
-            f"removed {r.filter.n_removed} at threshold {threshold} -> {out}",
+            f"{r.filter.summary['rule']['name']}: removed {r.filter.n_removed}, replaced {r.filter.n_replaced} "
+            f"-> {out}",
             quiet,
         )
 

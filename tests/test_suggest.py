@@ -1,0 +1,56 @@
+"""Replacement suggestions: nearest allowed catalogue item, never one the user already has."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from seqclean.interests import l2_normalise
+from seqclean.suggest import suggest_replacements
+
+
+def _brute(interest, cat, seg, mseg, miid):  # type: ignore[no-untyped-def]
+    best, conf = [], []
+    for r in range(interest.shape[0]):
+        q = interest[r] / np.linalg.norm(interest[r])
+        sims = cat @ q
+        sims[0] = -np.inf
+        sims[miid[mseg == seg[r]]] = -np.inf
+        k = int(np.argmax(sims))
+        best.append(k)
+        conf.append(np.clip(sims[k], 0, 1))
+    return np.array(best), np.array(conf)
+
+
+def test_matches_brute_force_and_excludes_own_items() -> None:
+    rng = np.random.default_rng(0)
+    n_items, d = 40, 8
+    cat = l2_normalise(rng.normal(size=(n_items + 1, d)))
+    cat[0] = 0
+    seg = np.repeat(np.arange(6), [3, 5, 1, 7, 2, 4])
+    iid = rng.integers(1, n_items + 1, size=seg.size)
+    interest = rng.normal(size=(seg.size, d)).astype(np.float32)
+    want_b, want_c = _brute(interest, cat, seg, seg, iid)
+    for block in (None, 1, 5):
+        b, c = suggest_replacements(interest, cat, seg, seg, iid, block_rows=block)
+        assert np.array_equal(b, want_b)
+        np.testing.assert_allclose(c, want_c, atol=1e-5)
+        for r in range(seg.size):
+            assert b[r] not in set(iid[seg == seg[r]])
+    assert (b > 0).all() and ((c >= 0) & (c <= 1)).all()
+
+
+def test_suggests_the_item_nearest_the_interest() -> None:
+    cat = np.zeros((4, 2), dtype=np.float32)
+    cat[1], cat[2], cat[3] = [1, 0], [0, 1], [0.8, 0.6]
+    seg = np.array([0, 0])
+    iid = np.array([1, 2])
+    b, c = suggest_replacements(np.array([[1.0, 0.1], [0.0, 0.0]]), cat, seg, seg, iid)
+    assert b[0] == 3  # item 1 is nearer but the user already has it
+    assert b[1] == 0 and c[1] == 0  # no interest: no suggestion
+
+
+def test_no_allowed_item() -> None:
+    cat = l2_normalise(np.eye(3, dtype=np.float32))
+    seg = np.array([0, 0])
+    b, c = suggest_replacements(np.ones((2, 3)), cat, seg, seg, np.array([1, 2]))
+    assert b.tolist() == [0, 0] and c.tolist() == [0, 0]
