@@ -522,7 +522,9 @@ def load_encoder(
     _check_precision(precision)
     model_dir = resolve_model_dir(model)
     path = export_onnx(model_dir, quantize=precision == "int8", fp16=precision == "fp16")
-    return OnnxTextEncoder(path.parent.parent, precision=precision, device=device, threads=threads, batch_size=batch_size)
+    return OnnxTextEncoder(
+        path.parent.parent, precision=precision, device=device, threads=threads, batch_size=batch_size
+    )
 
 
 def encode_texts(
