@@ -1,0 +1,122 @@
+"""End-to-end CLI tests through Typer's CliRunner: the files written and what they contain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from typer.testing import CliRunner
+
+from seqclean.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands_and_exit_codes() -> None:
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for cmd in ("embed", "score", "filter", "run"):
+        assert cmd in res.output
+    assert "Exit codes" in res.output
+
+
+def test_run_writes_every_output(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    inter, items = tiny_inputs
+    wd, out = tmp_path / "wd", tmp_path / "out"
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            "--interactions",
+            str(inter),
+            "--items",
+            str(items),
+            "--workdir",
+            str(wd),
+            "--out",
+            str(out),
+            "--threshold",
+            "0.3",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "removed" in res.output
+
+    log = pl.read_parquet(inter)
+    scores = pl.read_parquet(wd / "scores.parquet")
+    assert scores.height == log.height
+    for col in ("user_id", "item_id", "timestamp", "row_index", "position", "noise_score", "is_noisy"):
+        assert col in scores.columns
+    assert scores["noise_score"].is_between(0.0, 1.0).all()
+    # positions are 0..n-1 within each user and follow time order
+    pos = scores.group_by("user_id").agg(
+        (pl.col("position").sort() == pl.int_range(pl.len())).all().alias("dense"),
+        (pl.col("timestamp").sort_by("position").diff().drop_nulls() >= 0).all().alias("ordered"),
+    )
+    assert pos["dense"].all() and pos["ordered"].all()
+
+    report = pl.read_parquet(wd / "item_report.parquet")
+    assert {"item_id", "interactions", "mean_noise_score", "flagged_share", "is_cold"} <= set(report.columns)
+    assert report["interactions"].sum() == log.height
+
+    summary = json.loads((wd / "summary.json").read_text())
+    assert summary["interactions"] == log.height
+    assert summary["scorer"]
+    assert sum(summary["histogram"]["counts"]) == log.height
+
+    cleaned = pl.read_parquet(out / "cleaned.parquet")
+    removed = pl.read_parquet(out / "removed.parquet")
+    assert cleaned.schema == log.schema
+    assert cleaned.height + removed.height == log.height
+    assert removed.height == int((scores["noise_score"] > 0.3).sum())
+    assert (removed["noise_score"] > 0.3).all()
+    assert removed["reason"].str.contains("threshold").all()
+    # cleaned keeps input row order: it is the input minus the removed rows, in order
+    kept = log.with_row_index("row_index").join(removed.select("row_index"), on="row_index", how="anti")
+    assert cleaned.equals(kept.drop("row_index"))
+
+
+def test_stages_separately_and_rerun_is_byte_identical(workdir_copy: Path, tmp_path: Path) -> None:
+    wd = workdir_copy
+    res = runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "7"])
+    assert res.exit_code == 0, res.output
+    first = (wd / "scores.parquet").read_bytes()
+    summary_first = (wd / "summary.json").read_bytes()
+    res = runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "7"])
+    assert res.exit_code == 0
+    assert (wd / "scores.parquet").read_bytes() == first
+    assert (wd / "summary.json").read_bytes() == summary_first
+
+    out1, out2 = tmp_path / "o1", tmp_path / "o2"
+    for out in (out1, out2):
+        res = runner.invoke(app, ["filter", "--workdir", str(wd), "--threshold", "0.35", "--out", str(out)])
+        assert res.exit_code == 0, res.output
+    for name in ("cleaned.parquet", "removed.parquet", "summary.json"):
+        assert (out1 / name).read_bytes() == (out2 / name).read_bytes()
+
+
+def test_chunk_size_does_not_change_scores(workdir_copy: Path) -> None:
+    wd = workdir_copy
+    runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "1000"])
+    whole = pl.read_parquet(wd / "scores.parquet")
+    runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "3"])
+    chunked = pl.read_parquet(wd / "scores.parquet")
+    assert whole.equals(chunked)
+
+
+def test_threshold_one_removes_nothing(workdir_copy: Path, tmp_path: Path) -> None:
+    runner.invoke(app, ["score", "--workdir", str(workdir_copy)])
+    res = runner.invoke(app, ["filter", "--workdir", str(workdir_copy), "--threshold", "1.0", "--out", str(tmp_path)])
+    assert res.exit_code == 0
+    assert pl.read_parquet(tmp_path / "removed.parquet").height == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["removed"] == 0
+
+
+def test_embed_reuses_cached_embeddings(workdir_copy: Path, tiny_inputs: tuple[Path, Path]) -> None:
+    inter, items = tiny_inputs
+    res = runner.invoke(
+        app, ["embed", "--interactions", str(inter), "--items", str(items), "--workdir", str(workdir_copy)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "0 encoded" in res.output
