@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session", autouse=True)
 def _seqclean_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One export cache per test run (the same path in every test module, so MiniLM exports once)."""
+    """One export cache per test run (the same path in every test module, so MiniLM exports once);
+    a cache dir already set for the run (by CI or a conftest) is kept."""
+    if os.environ.get("SEQCLEAN_CACHE_DIR"):
+        yield Path(os.environ["SEQCLEAN_CACHE_DIR"])
+        return
     path = tmp_path_factory.getbasetemp() / "seqclean-cache"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SEQCLEAN_CACHE_DIR", str(path))
