@@ -73,6 +73,19 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or s
 ChunkUsers = Annotated[int, typer.Option("--chunk-users", help="Users scored per chunk (bounds memory).")]
 Scorer = Annotated[str, typer.Option("--scorer", help="Scoring method.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed for everything stochastic.")]
+TextTemplate = Annotated[
+    str | None,
+    typer.Option(
+        "--text-template", help="Item text template over columns, e.g. '{title} | {genres}' (overrides --text-cols)."
+    ),
+]
+Threads = Annotated[
+    int | None, typer.Option("--threads", help="ONNX Runtime threads for the text encoder (default: all cores).")
+]
+Precision = Annotated[
+    str, typer.Option("--precision", help="Text encoder graph: fp32, int8 (quantised, faster on CPU) or fp16 (GPU).")
+]
+EncoderBatch = Annotated[int, typer.Option("--encoder-batch-size", help="Texts per text-encoder batch.")]
 
 
 def _echo(msg: str, quiet: bool) -> None:
@@ -133,6 +146,10 @@ def _embed_config(
     model: Path | None,
     device: str,
     seed: int,
+    text_template: str | None = None,
+    threads: int | None = None,
+    precision: str = "fp32",
+    encoder_batch_size: int = 64,
 ) -> Any:
     from seqclean.embed import EmbedConfig
     from seqclean.errors import UsageError
@@ -151,6 +168,10 @@ def _embed_config(
         model=model,
         device=device,
         seed=seed,
+        text_template=text_template,
+        threads=threads,
+        precision=precision,
+        batch_size=encoder_batch_size,
     )
 
 
@@ -167,17 +188,37 @@ def embed_cli(
     device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,
+    text_template: TextTemplate = None,
+    threads: Threads = None,
+    precision: Precision = "fp32",
+    encoder_batch_size: EncoderBatch = 64,
 ) -> None:
     """Validate the inputs, build sequences and embed every item (semantic, collaborative)."""
 
     def go() -> None:
         from seqclean.embed import embed
 
-        cfg = _embed_config(interactions, items, workdir, user_col, item_col, time_col, text_cols, model, device, seed)
+        cfg = _embed_config(
+            interactions,
+            items,
+            workdir,
+            user_col,
+            item_col,
+            time_col,
+            text_cols,
+            model,
+            device,
+            seed,
+            text_template,
+            threads,
+            precision,
+            encoder_batch_size,
+        )
         with _progress(quiet) as progress:
             r = embed(cfg, progress)
+        on = f" on {r.provider}" if r.provider else ""
         _echo(
-            f"embedded {r.n_items} items ({r.n_encoded} encoded, {r.n_cached} from cache) for "
+            f"embedded {r.n_items} items ({r.n_encoded} encoded{on}, {r.n_cached} from cache) for "
             f"{r.n_users} users / {r.n_interactions} interactions -> {workdir}",
             quiet,
         )
@@ -281,6 +322,10 @@ def run_cli(
     chunk_users: ChunkUsers = 5_000,
     seed: Seed = 0,
     quiet: Quiet = False,
+    text_template: TextTemplate = None,
+    threads: Threads = None,
+    precision: Precision = "fp32",
+    encoder_batch_size: EncoderBatch = 64,
 ) -> None:
     """embed + score + filter in one go (the nightly job)."""
 
@@ -289,7 +334,22 @@ def run_cli(
         from seqclean.pipeline import run
         from seqclean.score import ScoreConfig
 
-        ecfg = _embed_config(interactions, items, workdir, user_col, item_col, time_col, text_cols, model, device, seed)
+        ecfg = _embed_config(
+            interactions,
+            items,
+            workdir,
+            user_col,
+            item_col,
+            time_col,
+            text_cols,
+            model,
+            device,
+            seed,
+            text_template,
+            threads,
+            precision,
+            encoder_batch_size,
+        )
         scfg = ScoreConfig(workdir=workdir, scorer=scorer, chunk_users=chunk_users, seed=seed)
         fcfg = FilterConfig(
             workdir=workdir,

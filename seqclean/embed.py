@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from seqclean import __version__
-from seqclean.encoder import DEFAULT_MODEL, encode_texts, resolve_model_dir
+from seqclean.encoder import DEFAULT_MODEL, PRECISIONS, load_encoder, model_id, resolve_model_dir
 from seqclean.errors import InputDataError, UsageError
 from seqclean.io import (
     ROW_INDEX,
@@ -34,6 +34,7 @@ from seqclean.io import (
     write_parquet,
 )
 from seqclean.progress import ProgressFn, no_progress
+from seqclean.runtime import providers_for
 from seqclean.text import default_template, template_fields, text_expr, text_hash
 
 SEQUENCES = "sequences.parquet"
@@ -57,6 +58,8 @@ class EmbedConfig:
     device: str = "auto"
     batch_size: int = 128
     seed: int = 0
+    threads: int | None = None  # ONNX Runtime intra-op threads (None: all cores)
+    precision: str = "fp32"  # text encoder graph: fp32, int8 (dynamic quantisation) or fp16 (GPU)
 
     @property
     def template(self) -> str:
@@ -70,12 +73,14 @@ class EmbedResult:
     n_interactions: int
     n_encoded: int
     n_cached: int
+    provider: str | None = None  # ONNX Runtime provider that encoded items; None when all came from the cache
 
 
 def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
     """Run the embed stage end to end (see the module docstring for what it writes)."""
-    if cfg.device not in {"auto", "cpu", "cuda"}:
-        raise UsageError(f"--device {cfg.device}: choose auto, cpu or cuda")
+    providers_for(cfg.device)  # a bad --device, or cuda without a CUDA provider, fails before any work
+    if cfg.precision not in PRECISIONS:
+        raise UsageError(f"--precision {cfg.precision}: choose one of {', '.join(PRECISIONS)}")
     wd = Workdir(cfg.workdir)
     log = _scan_log(cfg)
     items = _scan_items(cfg, log.collect_schema()[cfg.item_col])
@@ -92,7 +97,7 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
     wd.path.mkdir(parents=True, exist_ok=True)
     write_parquet(seq, wd.file(SEQUENCES))
 
-    vectors, n_encoded, n_cached = _semantic_vectors(cfg, wd, catalogue, progress)
+    vectors, n_encoded, n_cached, provider = _semantic_vectors(cfg, wd, catalogue, progress)
     write_parquet(catalogue, wd.file(ITEMS))
     write_parquet(
         catalogue.select(pl.col(cfg.item_col), "text_hash").with_columns(
@@ -120,6 +125,11 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
             "n_items": catalogue.height,
             "n_interactions": n_inter,
             "semantic_dim": int(vectors.shape[1]),
+            "semantic_model_id": _model_id(cfg),
+            "precision": cfg.precision,
+            "provider": provider,
+            "n_encoded": n_encoded,
+            "n_cached": n_cached,
         },
     }
     wd.write_manifest(manifest)
@@ -129,6 +139,7 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
         n_interactions=n_inter,
         n_encoded=n_encoded,
         n_cached=n_cached,
+        provider=provider,
     )
 
 
@@ -187,11 +198,11 @@ def _catalogue(cfg: EmbedConfig, items: pl.LazyFrame) -> pl.DataFrame:
         raise InputDataError(
             f"{cfg.items}: column '{cfg.item_col}' has duplicate ids (e.g. {ex}); keep one row per item"
         )
-    model_id = str(cfg.model) if cfg.model else DEFAULT_MODEL
+    mid = _model_id(cfg)
     cat = cat.sort(cfg.item_col).with_columns(
         pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("iid"),
         pl.col("text")
-        .map_elements(lambda t: text_hash(model_id, cfg.template, t), return_dtype=pl.String)
+        .map_elements(lambda t: text_hash(mid, cfg.template, t), return_dtype=pl.String)
         .alias("text_hash"),
     )
     return cat.select("iid", cfg.item_col, "text", "text_hash")
@@ -221,10 +232,16 @@ def _sequences(cfg: EmbedConfig, log: pl.LazyFrame, catalogue: pl.DataFrame) -> 
     return seq
 
 
+def _model_id(cfg: EmbedConfig) -> str:
+    """Cache-key part for the model: its name, a fingerprint of its files and the precision."""
+    return model_id(resolve_model_dir(cfg.model), cfg.precision)
+
+
 def _semantic_vectors(
     cfg: EmbedConfig, wd: Workdir, catalogue: pl.DataFrame, progress: ProgressFn
-) -> tuple[np.ndarray, int, int]:
-    """Vectors in `iid` order, reusing cached ones whose text hash is unchanged."""
+) -> tuple[np.ndarray, int, int, str | None]:
+    """Vectors in `iid` order, reusing cached ones whose text hash is unchanged (the hash covers model,
+    template and text, so a nightly rerun encodes only new or changed items)."""
     cached: dict[str, np.ndarray] = {}
     cache_file = wd.file(SEMANTIC)
     if cache_file.exists():
@@ -237,15 +254,13 @@ def _semantic_vectors(
     texts = catalogue["text"].to_list()
     todo = [k for k, h in enumerate(hashes) if h not in cached]
     new: np.ndarray | None = None
+    provider: str | None = None
     if todo:
-        device = "cpu" if cfg.device == "auto" else cfg.device
-        new = encode_texts(
-            [texts[k] for k in todo],
-            resolve_model_dir(cfg.model),
-            device=device,
-            batch_size=cfg.batch_size,
-            progress=progress,
+        encoder = load_encoder(
+            cfg.model, device=cfg.device, threads=cfg.threads, batch_size=cfg.batch_size, precision=cfg.precision
         )
+        provider = encoder.provider
+        new = encoder.encode([texts[k] for k in todo], progress)
     dim = new.shape[1] if new is not None else next(iter(cached.values())).shape[0]
     out = np.zeros((len(hashes), dim), dtype=np.float32)
     new_rows = dict(zip(todo, range(len(todo)), strict=True))
@@ -255,7 +270,7 @@ def _semantic_vectors(
             out[k] = new[new_rows[k]]
         else:
             out[k] = cached[h]
-    return out, len(todo), len(hashes) - len(todo)
+    return out, len(todo), len(hashes) - len(todo), provider
 
 
 def config_dict(cfg: EmbedConfig) -> dict[str, Any]:
