@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Export the ONNX text encoder once per test run into a temporary cache, never into ~/.cache."""
+    if not os.environ.get("SEQCLEAN_CACHE_DIR"):
+        os.environ["SEQCLEAN_CACHE_DIR"] = str(tmp_path_factory.mktemp("seqclean_cache"))
 
 
 @pytest.fixture(scope="session")

