@@ -92,15 +92,27 @@ def fit_alignment(
     long_sem: np.ndarray,
     long_col: np.ndarray,
     *,
-    epochs: int = 8,
+    epochs: int = 4,
     batch: int = 256,
     lr: float = 1e-2,
+    max_pairs: int = 20_000,
     seed: int = 0,
 ) -> Alignment:
-    """Train both heads; inputs are matching rows of semantic and collaborative interests."""
+    """Train both heads; inputs are matching rows of semantic and collaborative interests.
+
+    At most `max_pairs` short-term pairs (a seeded subsample) are used: a linear map needs no more.
+    """
     import torch
 
-    torch.manual_seed(seed)
-    ws, ls, ts = _train_head(short_sem, short_col, epochs=epochs, batch=batch, lr=lr, seed=seed)
-    wl, ll, tl = _train_head(long_sem, long_col, epochs=max(epochs * 4, 20), batch=batch, lr=lr, seed=seed + 1)
+    if short_sem.shape[0] > max_pairs:
+        keep = np.sort(np.random.default_rng(seed).choice(short_sem.shape[0], size=max_pairs, replace=False))
+        short_sem, short_col = short_sem[keep], short_col[keep]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is faster and leaves the other cores alone
+    try:
+        torch.manual_seed(seed)
+        ws, ls, ts = _train_head(short_sem, short_col, epochs=epochs, batch=batch, lr=lr, seed=seed)
+        wl, ll, tl = _train_head(long_sem, long_col, epochs=epochs * 5, batch=batch, lr=lr, seed=seed + 1)
+    finally:
+        torch.set_num_threads(threads)
     return Alignment(w_short=ws, w_long=wl, loss_short=ls, loss_long=ll, top1_short=ts, top1_long=tl)

@@ -43,9 +43,7 @@ Model = Annotated[
 Threshold = Annotated[float, typer.Option("--threshold", help="Drop interactions with noise_score above this.")]
 FilterThreshold = Annotated[
     str,
-    typer.Option(
-        "--threshold", help="Change rows with noise_score above this (0-1), 'auto' (data-driven), or 'none'."
-    ),
+    typer.Option("--threshold", help="Change rows with noise_score above this (0-1), 'auto' (data-driven), or 'none'."),
 ]
 MaxFraction = Annotated[
     float | None, typer.Option("--max-fraction", help="Change at most this share of all rows (top noise scores).")

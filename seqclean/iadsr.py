@@ -45,7 +45,7 @@ class IadsrOptions:
     cold_k: float = 5.0
     probe_items: int = 256
     members: int = 5
-    epochs: int = 6
+    epochs: int = 4
     seed: int = 0
     device: str = "auto"
 
