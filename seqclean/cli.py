@@ -46,6 +46,18 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or s
 ChunkUsers = Annotated[int, typer.Option("--chunk-users", help="Users scored per chunk (bounds memory).")]
 Scorer = Annotated[str, typer.Option("--scorer", help="Scoring method.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed for everything stochastic.")]
+Backbone = Annotated[str, typer.Option("--backbone", help="Backbone trained on the log: sasrec or gru4rec.")]
+Epochs = Annotated[int, typer.Option("--epochs", help="Most backbone training epochs (early stopping on validation).")]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Backbone training batch size (sequence windows).")]
+Lr = Annotated[float, typer.Option("--lr", help="Backbone learning rate (Adam).")]
+MaxLen = Annotated[int, typer.Option("--max-len", help="Backbone window: items of history per position.")]
+CollabEmbeddings = Annotated[
+    Path | None,
+    typer.Option(
+        "--collab-embeddings",
+        help="Parquet of your own item vectors (item id column + 'vector'); skips backbone training.",
+    ),
+]
 
 
 def _echo(msg: str, quiet: bool) -> None:
@@ -67,9 +79,11 @@ def _progress(quiet: bool) -> Iterator[ProgressFn]:
     ) as bar:
 
         def update(task: str, done: int, total: int | None) -> None:
-            if task not in tasks:
-                tasks[task] = bar.add_task(task, total=total)
-            bar.update(tasks[task], completed=done, total=total)
+            # "train sasrec | loss 7.12 | ..." updates the row of "train sasrec"
+            key = task.split(" | ")[0]
+            if key not in tasks:
+                tasks[key] = bar.add_task(task, total=total)
+            bar.update(tasks[key], completed=done, total=total, description=task)
 
         yield update
 
@@ -106,7 +120,14 @@ def _embed_config(
     model: Path | None,
     device: str,
     seed: int,
+    backbone: str = "sasrec",
+    epochs: int = 30,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    max_len: int = 50,
+    collab_embeddings: Path | None = None,
 ) -> Any:
+    from seqclean.backbone.train import BackboneConfig
     from seqclean.embed import EmbedConfig
     from seqclean.errors import UsageError
 
@@ -124,6 +145,10 @@ def _embed_config(
         model=model,
         device=device,
         seed=seed,
+        backbone=BackboneConfig(
+            model=backbone, epochs=epochs, batch_size=batch_size, lr=lr, max_len=max_len, seed=seed, device=device
+        ),
+        collab_embeddings=collab_embeddings,
     )
 
 
@@ -139,6 +164,12 @@ def embed_cli(
     model: Model = None,
     device: Device = "auto",
     seed: Seed = 0,
+    backbone: Backbone = "sasrec",
+    epochs: Epochs = 30,
+    batch_size: BatchSize = 128,
+    lr: Lr = 1e-3,
+    max_len: MaxLen = 50,
+    collab_embeddings: CollabEmbeddings = None,
     quiet: Quiet = False,
 ) -> None:
     """Validate the inputs, build sequences and embed every item (semantic, collaborative)."""
@@ -146,7 +177,10 @@ def embed_cli(
     def go() -> None:
         from seqclean.embed import embed
 
-        cfg = _embed_config(interactions, items, workdir, user_col, item_col, time_col, text_cols, model, device, seed)
+        cfg = _embed_config(
+            interactions, items, workdir, user_col, item_col, time_col, text_cols, model, device, seed,
+            backbone, epochs, batch_size, lr, max_len, collab_embeddings,
+        )
         with _progress(quiet) as progress:
             r = embed(cfg, progress)
         _echo(
@@ -216,6 +250,12 @@ def run_cli(
     scorer: Scorer = "baseline-semantic",
     chunk_users: ChunkUsers = 5_000,
     seed: Seed = 0,
+    backbone: Backbone = "sasrec",
+    epochs: Epochs = 30,
+    batch_size: BatchSize = 128,
+    lr: Lr = 1e-3,
+    max_len: MaxLen = 50,
+    collab_embeddings: CollabEmbeddings = None,
     quiet: Quiet = False,
 ) -> None:
     """embed + score + filter in one go (the nightly job)."""
@@ -225,7 +265,10 @@ def run_cli(
         from seqclean.pipeline import run
         from seqclean.score import ScoreConfig
 
-        ecfg = _embed_config(interactions, items, workdir, user_col, item_col, time_col, text_cols, model, device, seed)
+        ecfg = _embed_config(
+            interactions, items, workdir, user_col, item_col, time_col, text_cols, model, device, seed,
+            backbone, epochs, batch_size, lr, max_len, collab_embeddings,
+        )
         scfg = ScoreConfig(workdir=workdir, scorer=scorer, chunk_users=chunk_users, seed=seed)
         fcfg = FilterConfig(workdir=workdir, out=out, threshold=threshold)
         with _progress(quiet) as progress:
