@@ -69,7 +69,14 @@ DatasetName = Annotated[str, typer.Option("--dataset-name", help="File stem of t
 Out = Annotated[Path, typer.Option("--out", help="Output directory for cleaned.parquet and the audit.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary line.")]
 ChunkUsers = Annotated[int, typer.Option("--chunk-users", help="Users scored per chunk (bounds memory).")]
-Scorer = Annotated[str, typer.Option("--scorer", help="Scoring method.")]
+Scorer = Annotated[
+    str, typer.Option("--scorer", help="iadsr (the full method) or baseline-semantic (text-only reference).")
+]
+FitUsers = Annotated[int, typer.Option("--fit-users", help="Users sampled to fit the alignment and the detector.")]
+ColdK = Annotated[
+    float,
+    typer.Option("--cold-k", help="Cold-item protection: weight n/(n+k) on collaborative evidence (0 disables)."),
+]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed for everything stochastic.")]
 TextTemplate = Annotated[
     str | None,
@@ -84,6 +91,18 @@ Precision = Annotated[
     str, typer.Option("--precision", help="Text encoder graph: fp32, int8 (quantised, faster on CPU) or fp16 (GPU).")
 ]
 EncoderBatch = Annotated[int, typer.Option("--encoder-batch-size", help="Texts per text-encoder batch.")]
+Backbone = Annotated[str, typer.Option("--backbone", help="Backbone trained on the log: sasrec or gru4rec.")]
+Epochs = Annotated[int, typer.Option("--epochs", help="Most backbone training epochs (early stopping on validation).")]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Backbone training batch size (sequence windows).")]
+Lr = Annotated[float, typer.Option("--lr", help="Backbone learning rate (Adam).")]
+MaxLen = Annotated[int, typer.Option("--max-len", help="Backbone window: items of history per position.")]
+CollabEmbeddings = Annotated[
+    Path | None,
+    typer.Option(
+        "--collab-embeddings",
+        help="Parquet of your own item vectors (item id column + 'vector'); skips backbone training.",
+    ),
+]
 
 
 def _echo(msg: str, quiet: bool) -> None:
@@ -105,9 +124,11 @@ def _progress(quiet: bool) -> Iterator[ProgressFn]:
     ) as bar:
 
         def update(task: str, done: int, total: int | None) -> None:
-            if task not in tasks:
-                tasks[task] = bar.add_task(task, total=total)
-            bar.update(tasks[task], completed=done, total=total)
+            # "train sasrec | loss 7.12 | ..." updates the row of "train sasrec"
+            key = task.split(" | ")[0]
+            if key not in tasks:
+                tasks[key] = bar.add_task(task, total=total)
+            bar.update(tasks[key], completed=done, total=total, description=task)
 
         yield update
 
@@ -148,7 +169,14 @@ def _embed_config(
     threads: int | None = None,
     precision: str = "fp32",
     encoder_batch_size: int = 64,
+    backbone: str = "sasrec",
+    epochs: int = 30,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    max_len: int = 50,
+    collab_embeddings: Path | None = None,
 ) -> Any:
+    from seqclean.backbone.train import BackboneConfig
     from seqclean.embed import EmbedConfig
     from seqclean.errors import UsageError
 
@@ -170,6 +198,10 @@ def _embed_config(
         threads=threads,
         precision=precision,
         batch_size=encoder_batch_size,
+        backbone=BackboneConfig(
+            model=backbone, epochs=epochs, batch_size=batch_size, lr=lr, max_len=max_len, seed=seed, device=device
+        ),
+        collab_embeddings=collab_embeddings,
     )
 
 
@@ -185,6 +217,12 @@ def embed_cli(
     model: Model = None,
     device: Device = "auto",
     seed: Seed = 0,
+    backbone: Backbone = "sasrec",
+    epochs: Epochs = 30,
+    batch_size: BatchSize = 128,
+    lr: Lr = 1e-3,
+    max_len: MaxLen = 50,
+    collab_embeddings: CollabEmbeddings = None,
     quiet: Quiet = False,
     text_template: TextTemplate = None,
     threads: Threads = None,
@@ -197,20 +235,26 @@ def embed_cli(
         from seqclean.embed import embed
 
         cfg = _embed_config(
-            interactions,
-            items,
-            workdir,
-            user_col,
-            item_col,
-            time_col,
-            text_cols,
-            model,
-            device,
-            seed,
-            text_template,
-            threads,
-            precision,
-            encoder_batch_size,
+            interactions=interactions,
+            items=items,
+            workdir=workdir,
+            user_col=user_col,
+            item_col=item_col,
+            time_col=time_col,
+            text_cols=text_cols,
+            model=model,
+            device=device,
+            seed=seed,
+            text_template=text_template,
+            threads=threads,
+            precision=precision,
+            encoder_batch_size=encoder_batch_size,
+            backbone=backbone,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            max_len=max_len,
+            collab_embeddings=collab_embeddings,
         )
         with _progress(quiet) as progress:
             r = embed(cfg, progress)
@@ -227,8 +271,11 @@ def embed_cli(
 @app.command("score")
 def score_cli(
     workdir: WorkdirOpt,
-    scorer: Scorer = "baseline-semantic",
+    scorer: Scorer = "iadsr",
+    fit_users: FitUsers = 3000,
+    cold_k: ColdK = 5.0,
     chunk_users: ChunkUsers = 5_000,
+    device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -238,7 +285,16 @@ def score_cli(
         from seqclean.score import ScoreConfig, score
 
         with _progress(quiet) as progress:
-            r = score(ScoreConfig(workdir=workdir, scorer=scorer, chunk_users=chunk_users, seed=seed), progress)
+            scfg = ScoreConfig(
+                workdir=workdir,
+                scorer=scorer,
+                chunk_users=chunk_users,
+                fit_users=fit_users,
+                cold_k=cold_k,
+                device=device,
+                seed=seed,
+            )
+            r = score(scfg, progress)
         _echo(
             f"scored {r.n_interactions} interactions; {r.n_flagged} flagged at threshold "
             f"{r.summary['threshold']} -> {workdir}",
@@ -316,9 +372,17 @@ def run_cli(
     text_cols: TextCols = "title",
     model: Model = None,
     device: Device = "auto",
-    scorer: Scorer = "baseline-semantic",
+    scorer: Scorer = "iadsr",
+    fit_users: FitUsers = 3000,
+    cold_k: ColdK = 5.0,
     chunk_users: ChunkUsers = 5_000,
     seed: Seed = 0,
+    backbone: Backbone = "sasrec",
+    epochs: Epochs = 30,
+    batch_size: BatchSize = 128,
+    lr: Lr = 1e-3,
+    max_len: MaxLen = 50,
+    collab_embeddings: CollabEmbeddings = None,
     quiet: Quiet = False,
     text_template: TextTemplate = None,
     threads: Threads = None,
@@ -333,22 +397,36 @@ def run_cli(
         from seqclean.score import ScoreConfig
 
         ecfg = _embed_config(
-            interactions,
-            items,
-            workdir,
-            user_col,
-            item_col,
-            time_col,
-            text_cols,
-            model,
-            device,
-            seed,
-            text_template,
-            threads,
-            precision,
-            encoder_batch_size,
+            interactions=interactions,
+            items=items,
+            workdir=workdir,
+            user_col=user_col,
+            item_col=item_col,
+            time_col=time_col,
+            text_cols=text_cols,
+            model=model,
+            device=device,
+            seed=seed,
+            text_template=text_template,
+            threads=threads,
+            precision=precision,
+            encoder_batch_size=encoder_batch_size,
+            backbone=backbone,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            max_len=max_len,
+            collab_embeddings=collab_embeddings,
         )
-        scfg = ScoreConfig(workdir=workdir, scorer=scorer, chunk_users=chunk_users, seed=seed)
+        scfg = ScoreConfig(
+            workdir=workdir,
+            scorer=scorer,
+            chunk_users=chunk_users,
+            fit_users=fit_users,
+            cold_k=cold_k,
+            device=device,
+            seed=seed,
+        )
         fcfg = FilterConfig(
             workdir=workdir,
             out=out,

@@ -5,6 +5,8 @@ Writes into the workdir:
   (`uid` from 0, `iid` from 1; 0 is padding) and the input's `row_index`.
 - `items.parquet`: the catalogue (`iid`, item id, rendered `text`, `text_hash`, `n_interactions`).
 - `semantic.parquet`: the item embedding cache (item id, `text_hash`, `vector`).
+- `backbone/`: the collaborative backbone trained on the sequences (or `--collab-embeddings`), see
+  `seqclean.backbone`.
 - `manifest.json`: inputs, column mapping and options, so `score` and `filter` need only the workdir.
 
 Sequence order: by timestamp; ties are broken by the row's position in the input (earlier row first).
@@ -20,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from seqclean import __version__
+from seqclean.backbone.train import BackboneConfig
 from seqclean.encoder import DEFAULT_MODEL, PRECISIONS, load_encoder, model_id, resolve_model_dir
 from seqclean.errors import InputDataError, UsageError
 from seqclean.io import (
@@ -60,6 +63,8 @@ class EmbedConfig:
     seed: int = 0
     threads: int | None = None  # ONNX Runtime intra-op threads (None: all cores)
     precision: str = "fp32"  # text encoder graph: fp32, int8 (dynamic quantisation) or fp16 (GPU)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    collab_embeddings: Path | None = None
 
     @property
     def template(self) -> str:
@@ -105,6 +110,7 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
         ),
         wd.file(SEMANTIC),
     )
+    backbone_info = _backbone(cfg, wd, progress)
 
     manifest: dict[str, Any] = {
         "seqclean_version": __version__,
@@ -131,6 +137,7 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
             "n_encoded": n_encoded,
             "n_cached": n_cached,
         },
+        "backbone": backbone_info,
     }
     wd.write_manifest(manifest)
     return EmbedResult(
@@ -141,6 +148,17 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
         n_cached=n_cached,
         provider=provider,
     )
+
+
+def _backbone(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> dict[str, Any]:
+    """Train the collaborative backbone on sequences.parquet, or take the user's own item vectors."""
+    if cfg.collab_embeddings is not None:
+        from seqclean.backbone.byo import write_byo_backbone
+
+        return write_byo_backbone(cfg.collab_embeddings, cfg.backbone, wd.path, cfg.item_col)
+    from seqclean.backbone.train import train_backbone
+
+    return train_backbone(cfg.backbone, wd.path, cfg.item_col, progress)
 
 
 def _scan_log(cfg: EmbedConfig) -> pl.LazyFrame:

@@ -128,12 +128,20 @@ def test_max_fraction_and_guards(wd: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_auto_threshold(wd: dict[str, Path], tmp_path: Path) -> None:
-    s = _filter(wd, tmp_path / "otsu", "--threshold", "auto")
+    # the iadsr scorer estimates the noise rate; without that estimate, auto falls back to Otsu's cut
+    s = _filter(wd, tmp_path / "scorer", "--threshold", "auto")
+    assert s["rule"]["auto"]["method"] == "estimated_noise_rate"
+    no_est = tmp_path / "no_est"
+    shutil.copytree(wd["work"], no_est)
+    summ = json.loads((no_est / "summary.json").read_text())
+    summ.pop("estimated_noise_rate")
+    (no_est / "summary.json").write_text(json.dumps(summ))
+    _ok("filter", "--workdir", str(no_est), "--out", str(tmp_path / "otsu"), "--threshold", "auto")
+    s = json.loads((tmp_path / "otsu" / "summary.json").read_text())
     assert s["rule"]["auto"]["method"] == "otsu"
     assert 0 < s["rule"]["threshold"] < 1
     work = tmp_path / "work"
     shutil.copytree(wd["work"], work)
-    summ = json.loads((work / "summary.json").read_text())
     (work / "summary.json").write_text(json.dumps({**summ, "estimated_noise_rate": 0.04}))
     _ok(
         "filter",
