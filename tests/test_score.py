@@ -1,0 +1,73 @@
+"""The full scorer on a small workdir: outputs, the detector's report, and no access to labels."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from seqclean.embed import EmbedConfig, embed
+from seqclean.score import ScoreConfig, score
+
+
+def test_iadsr_outputs_and_report(workdir_copy: Path) -> None:
+    r = score(ScoreConfig(workdir=workdir_copy))
+    s = pl.read_parquet(workdir_copy / "scores.parquet")
+    assert r.n_interactions == s.height
+    for col in ("noise_score", "uncertainty", "suggestion_confidence", "collab_weight"):
+        assert s[col].is_between(0.0, 1.0).all(), col
+    assert s["iadsr_score"].is_between(-3.0, 3.0).all()
+    summary = json.loads((workdir_copy / "summary.json").read_text())
+    det = summary["detector"]
+    assert summary["scorer"] == "iadsr"
+    assert 0.0 <= summary["estimated_noise_rate"] <= 0.5
+    assert det["heldout_corruption_auc"] > 0.6  # the corruption task was learned, not guessed
+    assert {"cold", "warm", "flag_rate"} <= set(summary)
+    # suggestions are real catalogue items that the user does not already have
+    sug = s.filter(pl.col("suggested_item").is_not_null())
+    assert sug.height > 0
+    catalogue = pl.read_parquet(workdir_copy / "items.parquet")["item_id"]
+    assert sug["suggested_item"].is_in(catalogue.implode()).all()
+    own = s.select("user_id", "item_id").unique()
+    assert sug.join(own, left_on=["user_id", "suggested_item"], right_on=["user_id", "item_id"]).height == 0
+    # cold items lean on semantics: their weight on collaborative evidence is lower
+    cold = s.filter(pl.col("is_cold"))["collab_weight"].mean()
+    warm = s.filter(~pl.col("is_cold"))["collab_weight"].mean()
+    assert cold is not None and warm is not None and cold < warm
+
+
+def test_labels_in_the_input_change_nothing(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    """A ground-truth column riding along in the log must not reach the scorer."""
+    inter, items = tiny_inputs
+    log = pl.read_parquet(inter)
+    rng = np.random.default_rng(0)
+    with_labels = tmp_path / "log.parquet"
+    log.with_columns(pl.Series("is_noise", rng.random(log.height) < 0.5)).write_parquet(with_labels)
+    outs = []
+    for name, src in (("plain", inter), ("labelled", with_labels)):
+        wd = tmp_path / name
+        embed(EmbedConfig(interactions=src, items=items, workdir=wd, device="cpu"))
+        score(ScoreConfig(workdir=wd))
+        outs.append(pl.read_parquet(wd / "scores.parquet"))
+    assert outs[0].equals(outs[1])
+
+
+def test_baseline_scorer_still_available(workdir_copy: Path) -> None:
+    shutil.rmtree(workdir_copy / "backbone")
+    score(ScoreConfig(workdir=workdir_copy, scorer="baseline-semantic"))
+    s = pl.read_parquet(workdir_copy / "scores.parquet")
+    assert {"noise_score", "uncertainty", "suggested_item", "sem_long_sim"} <= set(s.columns)
+
+
+def test_iadsr_without_backbone_says_what_to_do(workdir_copy: Path) -> None:
+    from typer.testing import CliRunner
+
+    from seqclean.cli import app
+
+    shutil.rmtree(workdir_copy / "backbone")
+    res = CliRunner().invoke(app, ["score", "--workdir", str(workdir_copy)])
+    assert res.exit_code == 3
+    assert "backbone" in res.output and "baseline-semantic" in res.output
