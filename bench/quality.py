@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame
     d = root / name
     d.mkdir(parents=True, exist_ok=True)
     noisy.write_parquet(d / "interactions.parquet")
+    labels.write_parquet(d / "noise_labels.parquet")
     return d / "interactions.parquet", items, labels, ["row_index"], "{title} | {genres}"
 
 
@@ -88,8 +90,10 @@ def evaluate(name: str, root: Path, seed: int) -> dict[str, object]:
         "embed_s": round(t1 - t0, 1),
         "score_s": round(t2 - t1, 1),
     }
-    score(ScoreConfig(workdir=wd, scorer="baseline-semantic", seed=seed))
-    b = pl.read_parquet(wd / "scores.parquet").join(labels.select(*keys, "is_noise"), on=keys)
+    base = root / f"wd-{name}-baseline"  # a copy, so `wd` keeps the iadsr scores (bench.filter_table uses them)
+    shutil.copytree(wd, base, dirs_exist_ok=True)
+    score(ScoreConfig(workdir=base, scorer="baseline-semantic", seed=seed))
+    b = pl.read_parquet(base / "scores.parquet").join(labels.select(*keys, "is_noise"), on=keys)
     res["auc_baseline_semantic"] = round(roc_auc(b["is_noise"].to_numpy(), b["noise_score"].to_numpy()), 4)
     return res
 

@@ -94,6 +94,9 @@ EncoderBatch = Annotated[int, typer.Option("--encoder-batch-size", help="Texts p
 Backbone = Annotated[str, typer.Option("--backbone", help="Backbone trained on the log: sasrec or gru4rec.")]
 Epochs = Annotated[int, typer.Option("--epochs", help="Most backbone training epochs (early stopping on validation).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Backbone training batch size (sequence windows).")]
+Patience = Annotated[
+    int, typer.Option("--patience", help="Stop backbone training after this many epochs without improvement.")
+]
 Lr = Annotated[float, typer.Option("--lr", help="Backbone learning rate (Adam).")]
 MaxLen = Annotated[int, typer.Option("--max-len", help="Backbone window: items of history per position.")]
 CollabEmbeddings = Annotated[
@@ -170,9 +173,10 @@ def _embed_config(
     precision: str = "fp32",
     encoder_batch_size: int = 64,
     backbone: str = "sasrec",
-    epochs: int = 30,
-    batch_size: int = 128,
-    lr: float = 1e-3,
+    epochs: int = 80,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    patience: int = 10,
     max_len: int = 50,
     collab_embeddings: Path | None = None,
 ) -> Any:
@@ -199,7 +203,14 @@ def _embed_config(
         precision=precision,
         batch_size=encoder_batch_size,
         backbone=BackboneConfig(
-            model=backbone, epochs=epochs, batch_size=batch_size, lr=lr, max_len=max_len, seed=seed, device=device
+            model=backbone,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            max_len=max_len,
+            seed=seed,
+            device=device,
+            patience=patience,
         ),
         collab_embeddings=collab_embeddings,
     )
@@ -218,9 +229,10 @@ def embed_cli(
     device: Device = "auto",
     seed: Seed = 0,
     backbone: Backbone = "sasrec",
-    epochs: Epochs = 30,
-    batch_size: BatchSize = 128,
-    lr: Lr = 1e-3,
+    epochs: Epochs = 80,
+    batch_size: BatchSize = 256,
+    lr: Lr = 2e-3,
+    patience: Patience = 10,
     max_len: MaxLen = 50,
     collab_embeddings: CollabEmbeddings = None,
     quiet: Quiet = False,
@@ -378,9 +390,10 @@ def run_cli(
     chunk_users: ChunkUsers = 5_000,
     seed: Seed = 0,
     backbone: Backbone = "sasrec",
-    epochs: Epochs = 30,
-    batch_size: BatchSize = 128,
-    lr: Lr = 1e-3,
+    epochs: Epochs = 80,
+    batch_size: BatchSize = 256,
+    lr: Lr = 2e-3,
+    patience: Patience = 10,
     max_len: MaxLen = 50,
     collab_embeddings: CollabEmbeddings = None,
     quiet: Quiet = False,

@@ -9,7 +9,9 @@ collaborative (backbone states H, item table E_col)
   over all the user's other items
 semantic (text embeddings E_sem)
 - `sem_short_sim`, `sem_long_sim`: the same with text embeddings
-- `sem_rank`: percentile of cos(e_i, short semantic context) among the probe items
+- `sem_rank`, `sem_long_rank`: percentile of cos(e_i, short / long semantic context) among the probe items
+- `col_long_rank`: percentile of cos(E_col[i], mean of the user's other items) among the probe items: a
+  uniformly random item scores Uniform(0, 1) whatever the user, so this is comparable across users
 IADSR's interest alignment (S = short-term, L = long-term)
 - S_col[j] = H_j, L_col = max-pool of H over the sequence; S_sem[j] = mean of e over j-4..j,
   L_sem = mean of e over the sequence; semantic interests projected by the aligned heads.
@@ -28,6 +30,7 @@ import numpy as np
 from seqclean.align import Alignment
 from seqclean.interests import (
     Segments,
+    l2_normalise,
     leave_one_out_mean,
     rowwise_cos,
     segment_max,
@@ -43,9 +46,11 @@ FULL_FEATURES = (
     "col_next_rank",
     "col_short_sim",
     "col_long_sim",
+    "col_long_rank",
     "sem_short_sim",
     "sem_long_sim",
     "sem_rank",
+    "sem_long_rank",
     "iadsr_ls_sc",
     "iadsr_lc_ss",
     "iadsr_ss_sc",
@@ -55,7 +60,7 @@ FULL_FEATURES = (
 )
 """Inputs of the full detector head."""
 
-SEMANTIC_FEATURES = ("sem_short_sim", "sem_long_sim", "sem_rank", "log_len", "rel_pos")
+SEMANTIC_FEATURES = ("sem_short_sim", "sem_long_sim", "sem_rank", "sem_long_rank", "log_len", "rel_pos")
 """Inputs of the semantic head that cold items lean on: no collaborative or popularity evidence."""
 
 
@@ -91,13 +96,20 @@ def compute_features(
     col_rank = np.where(has_prev, col_rank, 0.5)
 
     sem_ctx = window_mean(e_sem, segs, WINDOW, WINDOW)
+    sem_long = leave_one_out_mean(e_sem, segs)
+    col_ctx = l2_normalise(window_mean(e_col, segs, WINDOW, WINDOW))
+    col_long = l2_normalise(leave_one_out_mean(e_col, segs))
+    col_unit, probe_col = l2_normalise(e_col), l2_normalise(spaces.col[spaces.probe])
+    has_others = n_len > 1
     f: dict[str, np.ndarray] = {
         "col_next_rank": col_rank,
-        "col_short_sim": rowwise_cos(e_col, window_mean(e_col, segs, WINDOW, WINDOW)),
-        "col_long_sim": rowwise_cos(e_col, leave_one_out_mean(e_col, segs)),
+        "col_short_sim": rowwise_cos(e_col, col_ctx),
+        "col_long_sim": rowwise_cos(e_col, col_long),
+        "col_long_rank": np.where(has_others, _percentile_vs_probe(col_long, col_unit, probe_col), 0.5),
         "sem_short_sim": rowwise_cos(e_sem, sem_ctx),
-        "sem_long_sim": rowwise_cos(e_sem, leave_one_out_mean(e_sem, segs)),
-        "sem_rank": np.where(n_len > 1, _percentile_vs_probe(sem_ctx, e_sem, spaces.sem[spaces.probe]), 0.5),
+        "sem_long_sim": rowwise_cos(e_sem, sem_long),
+        "sem_rank": np.where(has_others, _percentile_vs_probe(sem_ctx, e_sem, spaces.sem[spaces.probe]), 0.5),
+        "sem_long_rank": np.where(has_others, _percentile_vs_probe(sem_long, e_sem, spaces.sem[spaces.probe]), 0.5),
         "log_pop": np.log1p(spaces.count[iid]).astype(np.float32),
         "log_len": np.log(n_len),
         "rel_pos": np.where(n_len > 1, pos / np.maximum(n_len - 1, 1), 0.5),

@@ -34,7 +34,7 @@ from seqclean.suggest import suggest_replacements
 if TYPE_CHECKING:
     from seqclean.score import Context
 
-COLLAB_FEATURES = ("col_next_rank", "col_short_sim", "col_long_sim", "log_pop", "log_len", "rel_pos")
+COLLAB_FEATURES = ("col_next_rank", "col_short_sim", "col_long_sim", "col_long_rank", "log_pop", "log_len", "rel_pos")
 """Inputs of the collaborative-only reference head (reported for comparison, not used in noise_score)."""
 
 
@@ -46,6 +46,7 @@ class IadsrOptions:
     probe_items: int = 256
     members: int = 5
     epochs: int = 4
+    suggest_min_score: float = 0.1
     seed: int = 0
     device: str = "auto"
 
@@ -193,13 +194,18 @@ class IadsrScorer:
         out["collab_only_score"] = col_p.astype(np.float32)
         for k in FULL_FEATURES + ("iadsr_score",):
             out[k] = feats[k]
-        out["suggested_iid"], out["suggestion_confidence"] = self._suggest(iid, segs, states)
+        out["suggested_iid"], out["suggestion_confidence"] = self._suggest(
+            iid, segs, states, out["noise_score"] >= self.options.suggest_min_score
+        )
         return out
 
-    def _suggest(self, iid: np.ndarray, segs: Segments, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _suggest(
+        self, iid: np.ndarray, segs: Segments, states: np.ndarray, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """LLM4DSR's correction, grounded in the catalogue: the item nearest to the user's interest at j in
         the aligned space (backbone state before j, and the projected semantic context around j), never one
-        already in the sequence."""
+        already in the sequence. Only for `rows` (a catalogue-wide product per row is the costly part):
+        elsewhere the suggestion is empty (iid 0, confidence 0)."""
         assert self.spaces is not None and self.align is not None
         if self._catalogue is None:
             col = l2_normalise(self.spaces.col)
@@ -210,4 +216,7 @@ class IadsrScorer:
         ctx_sem = self.align.project_short(window_mean(e_sem, segs, WINDOW, WINDOW))
         interest = np.concatenate([l2_normalise(shift_back(states, segs)), l2_normalise(ctx_sem)], axis=1)
         interest[np.linalg.norm(ctx_sem, axis=1) == 0] = 0.0
-        return suggest_replacements(interest, self._catalogue, segs.seg, segs.seg, iid)
+        best = np.zeros(iid.size, dtype=np.int64)
+        conf = np.zeros(iid.size, dtype=np.float32)
+        best[rows], conf[rows] = suggest_replacements(interest[rows], self._catalogue, segs.seg[rows], segs.seg, iid)
+        return best, conf

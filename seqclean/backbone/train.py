@@ -47,9 +47,9 @@ class BackboneConfig:
     """
 
     model: str = "sasrec"
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 1e-3
+    epochs: int = 80
+    batch_size: int = 256
+    lr: float = 2e-3
     max_len: int = 50
     hidden: int = 64
     layers: int | None = None
@@ -57,7 +57,7 @@ class BackboneConfig:
     dropout: float | None = None
     gru_hidden: int = 128
     seed: int = 0
-    patience: int = 3
+    patience: int = 10
     device: str = "auto"
     weight_decay: float = 0.0
     threads: int | None = None
