@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -14,10 +15,16 @@ SAMPLE = REPO / "sample_data"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Export the ONNX text encoder once per test run into a temporary cache, never into ~/.cache."""
-    if not os.environ.get("SEQCLEAN_CACHE_DIR"):
-        os.environ["SEQCLEAN_CACHE_DIR"] = str(tmp_path_factory.mktemp("seqclean_cache"))
+def _seqclean_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Export the ONNX text encoder once per test run into a temporary cache, never into ~/.cache;
+    a cache dir already set for the run (SEQCLEAN_CACHE_DIR) is kept."""
+    if os.environ.get("SEQCLEAN_CACHE_DIR"):
+        yield Path(os.environ["SEQCLEAN_CACHE_DIR"])
+        return
+    path = tmp_path_factory.getbasetemp() / "seqclean-cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEQCLEAN_CACHE_DIR", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")

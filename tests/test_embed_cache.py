@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +15,6 @@ from seqclean.embed import SEMANTIC, EmbedConfig, embed
 from seqclean.runtime import CUDA, available_providers
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _seqclean_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One export cache per test run (the same path in every test module, so MiniLM exports once);
-    a cache dir already set for the run (by CI or a conftest) is kept."""
-    if os.environ.get("SEQCLEAN_CACHE_DIR"):
-        yield Path(os.environ["SEQCLEAN_CACHE_DIR"])
-        return
-    path = tmp_path_factory.getbasetemp() / "seqclean-cache"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SEQCLEAN_CACHE_DIR", str(path))
-        yield path
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,7 @@ models with external data, atomic and reused exports, provider choice."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +23,6 @@ EXTRA = [
     "",
     "long " * 2000,
 ]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _seqclean_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One export cache per test run (the same path in every test module, so MiniLM exports once);
-    a cache dir already set for the run (by CI or a conftest) is kept."""
-    if os.environ.get("SEQCLEAN_CACHE_DIR"):
-        yield Path(os.environ["SEQCLEAN_CACHE_DIR"])
-        return
-    path = tmp_path_factory.getbasetemp() / "seqclean-cache"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SEQCLEAN_CACHE_DIR", str(path))
-        yield path
 
 
 @pytest.fixture(scope="session")
