@@ -265,6 +265,7 @@ def embed_cli(
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
+            patience=patience,
             max_len=max_len,
             collab_embeddings=collab_embeddings,
         )
@@ -428,6 +429,7 @@ def run_cli(
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
+            patience=patience,
             max_len=max_len,
             collab_embeddings=collab_embeddings,
         )

@@ -127,3 +127,35 @@ def test_embed_reuses_cached_embeddings(workdir_copy: Path, tiny_inputs: tuple[P
     )
     assert res.exit_code == 0, res.output
     assert "0 encoded" in res.output
+
+
+def test_backbone_options_reach_the_manifest(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    inter, items = tiny_inputs
+    for cmd, extra in (("embed", []), ("run", ["--out", str(tmp_path / "out")])):
+        wd = tmp_path / cmd
+        res = runner.invoke(
+            app,
+            [
+                cmd,
+                "--interactions",
+                str(inter),
+                "--items",
+                str(items),
+                "--workdir",
+                str(wd),
+                *extra,
+                "--epochs",
+                "2",
+                "--patience",
+                "1",
+                "--batch-size",
+                "64",
+                "--lr",
+                "0.005",
+                "--max-len",
+                "20",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        cfg = json.loads((wd / "manifest.json").read_text())["backbone"]["config"]
+        assert (cfg["epochs"], cfg["patience"], cfg["batch_size"], cfg["lr"], cfg["max_len"]) == (2, 1, 64, 0.005, 20)
