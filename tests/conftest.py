@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -27,19 +27,33 @@ def _seqclean_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
 
 
-@pytest.fixture(scope="session")
-def tiny_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """60 users of the sample log and only the items they touch (plus a few unused ones)."""
-    d = tmp_path_factory.mktemp("tiny_inputs")
+SliceFn = Callable[[Path, int, int], tuple[Path, Path]]
+
+
+def _sample_slice(dest: Path, n_users: int, extra_items: int) -> tuple[Path, Path]:
+    """The first `n_users` users of the sample log, and the items they touch plus items 1..`extra_items`."""
     log = pl.read_parquet(SAMPLE / "interactions.parquet")
-    users = log["user_id"].unique().sort().head(60)
+    users = log["user_id"].unique().sort().head(n_users)
     small = log.filter(pl.col("user_id").is_in(users.implode()))
     items = pl.read_parquet(SAMPLE / "items.parquet")
     used = small["item_id"].unique().implode()
-    small_items = items.filter(pl.col("item_id").is_in(used) | (pl.col("item_id") <= 5))
-    small.write_parquet(d / "interactions.parquet")
-    small_items.write_parquet(d / "items.parquet")
-    return d / "interactions.parquet", d / "items.parquet"
+    small_items = items.filter(pl.col("item_id").is_in(used) | (pl.col("item_id") <= extra_items))
+    dest.mkdir(parents=True, exist_ok=True)
+    small.write_parquet(dest / "interactions.parquet")
+    small_items.write_parquet(dest / "items.parquet")
+    return dest / "interactions.parquet", dest / "items.parquet"
+
+
+@pytest.fixture(scope="session")
+def sample_slice() -> SliceFn:
+    """`sample_slice(dest, n_users, extra_items)` writes a small slice of the sample data into `dest`."""
+    return _sample_slice
+
+
+@pytest.fixture(scope="session")
+def tiny_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """60 users of the sample log and only the items they touch (plus a few unused ones)."""
+    return _sample_slice(tmp_path_factory.mktemp("tiny_inputs"), 60, 5)
 
 
 @pytest.fixture(scope="session")

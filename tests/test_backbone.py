@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -28,17 +29,10 @@ def _tiny_config(model: str, **kw: object) -> BackboneConfig:
 
 
 @pytest.fixture(scope="module")
-def tiny_logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def tiny_logs(tmp_path_factory: pytest.TempPathFactory, sample_slice: Any) -> tuple[Path, Path]:
     """50 users of the sample log and the items they touch."""
-    d = tmp_path_factory.mktemp("bb_inputs")
-    log = pl.read_parquet(SAMPLE / "interactions.parquet")
-    users = log["user_id"].unique().sort().head(50)
-    small = log.filter(pl.col("user_id").is_in(users.implode()))
-    items = pl.read_parquet(SAMPLE / "items.parquet")
-    items = items.filter(pl.col("item_id").is_in(small["item_id"].unique().implode()) | (pl.col("item_id") <= 3))
-    small.write_parquet(d / "interactions.parquet")
-    items.write_parquet(d / "items.parquet")
-    return d / "interactions.parquet", d / "items.parquet"
+    result: tuple[Path, Path] = sample_slice(tmp_path_factory.mktemp("bb_inputs"), 50, 3)
+    return result
 
 
 @pytest.fixture(scope="module")

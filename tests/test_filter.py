@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -24,15 +25,10 @@ def _ok(*args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def wd(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def wd(tmp_path_factory: pytest.TempPathFactory, sample_slice: Any) -> dict[str, Path]:
     """60 users of the sample log (with the items they use), embedded and scored once."""
     root = tmp_path_factory.mktemp("filter")
-    log = pl.read_parquet(SAMPLE / "interactions.parquet")
-    users = log["user_id"].unique().sort().head(60)
-    sub = log.filter(pl.col("user_id").is_in(users.implode()))
-    items = pl.read_parquet(SAMPLE / "items.parquet").filter(pl.col("item_id").is_in(sub["item_id"].unique().implode()))
-    sub.write_parquet(root / "interactions.parquet")
-    items.write_parquet(root / "items.parquet")
+    sample_slice(root, 60, 0)
     work = root / "work"
     _ok(
         "embed",
