@@ -79,14 +79,6 @@ class MLPEnsemble:
         p = 1.0 / (1.0 + np.exp(-np.clip(self.logits(x), -30, 30)))
         return p.mean(axis=0), p.std(axis=0)
 
-    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        d = {f"{prefix}.mean": self.mean, f"{prefix}.scale": self.scale}
-        for m, layers in enumerate(self.members):
-            for li, (w, b) in enumerate(layers):
-                d[f"{prefix}.m{m}.l{li}.w"] = w
-                d[f"{prefix}.m{m}.l{li}.b"] = b
-        return d
-
 
 def train_ensemble(
     x: np.ndarray,
@@ -216,11 +208,3 @@ class Detector:
             "uncertainty": uncertainty.astype(np.float32),
             "collab_weight": w,
         }
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        d = self.full.to_arrays("full") | self.semantic.to_arrays("semantic")
-        d["cold_k"] = np.array([self.cold_k])
-        if self.calibration is not None:
-            d["calibration.centres"] = self.calibration.centres
-            d["calibration.posterior"] = self.calibration.posterior
-        return d

@@ -14,7 +14,7 @@ Sequence order: by timestamp; ties are broken by the row's position in the input
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -289,8 +289,3 @@ def _semantic_vectors(
         else:
             out[k] = cached[h]
     return out, len(todo), len(hashes) - len(todo), provider
-
-
-def config_dict(cfg: EmbedConfig) -> dict[str, Any]:
-    """The config as plain JSON-able data (paths as strings)."""
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}

@@ -79,7 +79,3 @@ def make_session(model: Path, device: str = "auto", threads: int | None = None) 
             "and cuDNN libraries that onnxruntime-gpu needs, or use --device cpu"
         )
     return sess, used
-
-
-def device_label(provider: str) -> str:
-    return "cuda" if provider == CUDA else "cpu"

@@ -18,7 +18,6 @@ from seqclean.backbone.runner import BackboneRunner, ByoBackboneRunner, plan_win
 from seqclean.backbone.train import build_model, read_config, read_sequences, training_windows
 from seqclean.errors import InputDataError, MissingInputError
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 MAX_LEN = 12
 
 
