@@ -5,9 +5,11 @@ sequences is replaced by catalogue items (uniformly sampled, and popularity-samp
 "unpopular" alone does not mean "noise"), and small MLPs learn to tell replaced positions from the
 originals. Nothing from any evaluation's ground truth is used.
 
-- Two heads: `full` (all features) and `semantic` (text evidence only). An item's score blends them by
-  its collaborative evidence, w = n / (n + k) with n its interaction count, so cold items lean on
-  semantics (IADSR's protection against over-denoising cold items). `k = 0` disables the blend.
+- Two heads: `full` (all features) and `cold` (the item's text, alone and projected into the
+  collaborative space against the user's interest; never the item's own collaborative embedding or
+  popularity). An item's score blends them by its collaborative evidence, w = n / (n + k) with n its
+  interaction count, so cold items lean on semantics (IADSR's protection against over-denoising cold
+  items). `k = 0` disables the blend.
 - Uncertainty: each head is an ensemble of MLPs trained on bootstrap resamples; their disagreement, and
   how little of the user's sequence there is to judge from, make `uncertainty` in [0, 1].
 - Calibration: the heads output P(corrupted) at the training corruption prior, not P(noise) in the real
@@ -183,16 +185,16 @@ def fit_calibration(p_real: np.ndarray, p_corrupted: np.ndarray, bins: int = 40,
 @dataclass
 class Detector:
     full: MLPEnsemble
-    semantic: MLPEnsemble
+    cold: MLPEnsemble
     cold_k: float
     calibration: Calibration | None = None
 
     def raw(self, feats: dict[str, np.ndarray], count: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(blended P(corrupted) at the training prior, ensemble std, weight on the full head)."""
         xf = np.stack([feats[n] for n in self.full.names], axis=1)
-        xs = np.stack([feats[n] for n in self.semantic.names], axis=1)
+        xs = np.stack([feats[n] for n in self.cold.names], axis=1)
         pf, sf = self.full.predict(xf)
-        ps, ss = self.semantic.predict(xs)
+        ps, ss = self.cold.predict(xs)
         w = count / (count + self.cold_k) if self.cold_k > 0 else np.ones_like(pf)
         w = w.astype(np.float32)
         return w * pf + (1 - w) * ps, w * sf + (1 - w) * ss, w

@@ -5,11 +5,25 @@ For the interaction at position j of a user's sequence (item i), see docs/method
 collaborative (backbone states H, item table E_col)
 - `col_next_rank`: percentile of the backbone's next-item score <H_{j-1}, E_col[i]> among a fixed probe
   set of catalogue items (1 = the recommender expected i more than any probe item; 0.5 when no history)
+- `col_next_logit`: the same score as a log-probability, <H_{j-1}, E_col[i]> minus the log-sum-exp over the
+  probe items (and i): the percentile saturates at 1 for the popular items every user is expected to like,
+  the logit keeps ranking them (0 when no history)
+- `col_after_delta`: how much item i changed the backbone's expectation of the *next* item:
+  <H_j, E_col[i+1]> - <H_{j-1}, E_col[i+1]>. An item that fits the sequence helps predict what follows it;
+  a stray one does not (LLM4DSR's "does the sequence read better without it", in one forward pass; 0 at the
+  last position)
 - `col_short_sim`, `col_long_sim`: cosine of E_col[i] to the mean of E_col over j-3..j+3 (j excluded) and
   over all the user's other items
+- `col_nn_max`, `col_nn_top3`: nearest-neighbour cosine of E_col[i] among the user's items at j-10..j+10
+  (best, mean of the best 3): mean pooling blurs a user with several interests, neighbours do not
 semantic (text embeddings E_sem)
 - `sem_short_sim`, `sem_long_sim`: the same with text embeddings
 - `sem_rank`, `sem_long_rank`: percentile of cos(e_i, short / long semantic context) among the probe items
+- `sem_nn_max`, `sem_nn_top3`: the nearest-neighbour cosines with text embeddings
+cross-space (the item's text, projected by the aligned short-term head P_s, against the user's collaborative
+state: evidence that holds for a cold item, whose own E_col is poorly trained)
+- `x_next_rank`: percentile of <H_{j-1}, P_s e_i> among the probe items' P_s e (0.5 when no history)
+- `x_long_rank`: the same against the mean of the user's other states H (0.5 for one-item users)
 - `col_long_rank`: percentile of cos(E_col[i], mean of the user's other items) among the probe items: a
   uniformly random item scores Uniform(0, 1) whatever the user, so this is comparable across users
 IADSR's interest alignment (S = short-term, L = long-term)
@@ -37,31 +51,40 @@ from seqclean.interests import (
     segment_mean,
     shift_back,
     window_mean,
+    window_neighbours,
 )
 
 WINDOW = 3
 CAUSAL_WINDOW = 5
+NEIGHBOURS = 25
 
-FULL_FEATURES = (
+CONTEXT_FEATURES = ("log_len", "rel_pos")
+COLLAB_ITEM_FEATURES = (
     "col_next_rank",
+    "col_next_logit",
+    "col_after_delta",
     "col_short_sim",
     "col_long_sim",
     "col_long_rank",
-    "sem_short_sim",
-    "sem_long_sim",
-    "sem_rank",
-    "sem_long_rank",
-    "iadsr_ls_sc",
-    "iadsr_lc_ss",
-    "iadsr_ss_sc",
+    "col_nn_max",
+    "col_nn_top3",
     "log_pop",
-    "log_len",
-    "rel_pos",
 )
-"""Inputs of the full detector head."""
+SEMANTIC_ITEM_FEATURES = ("sem_short_sim", "sem_long_sim", "sem_rank", "sem_long_rank", "sem_nn_max", "sem_nn_top3")
+IADSR_TERMS = ("iadsr_ls_sc", "iadsr_lc_ss", "iadsr_ss_sc")
 
-SEMANTIC_FEATURES = ("sem_short_sim", "sem_long_sim", "sem_rank", "sem_long_rank", "log_len", "rel_pos")
-"""Inputs of the semantic head that cold items lean on: no collaborative or popularity evidence."""
+FULL_FEATURES = COLLAB_ITEM_FEATURES + SEMANTIC_ITEM_FEATURES + IADSR_TERMS + CONTEXT_FEATURES
+"""Inputs of the full detector head: everything."""
+
+COLD_FEATURES = SEMANTIC_ITEM_FEATURES + ("x_next_rank", "x_long_rank", "iadsr_lc_ss") + CONTEXT_FEATURES
+"""Inputs of the head cold items lean on: the item's text, alone and against the user's collaborative interest;
+never the item's own collaborative embedding or its popularity, which are what is unreliable for a cold item."""
+
+COLLAB_FEATURES = COLLAB_ITEM_FEATURES + CONTEXT_FEATURES
+"""Inputs of the collaborative-only reference head (reported for comparison, not used in noise_score)."""
+
+SEMANTIC_FEATURES = SEMANTIC_ITEM_FEATURES + CONTEXT_FEATURES
+"""Inputs of the semantic-only reference head (reported for comparison, not used in noise_score)."""
 
 
 @dataclass
@@ -79,6 +102,15 @@ def _percentile_vs_probe(query: np.ndarray, target: np.ndarray, probe: np.ndarra
     t = np.einsum("ij,ij->i", query, target)[:, None]
     p = query @ probe.T
     return ((p < t).sum(axis=1) + 0.5 * (p == t).sum(axis=1)) / probe.shape[0]
+
+
+def _log_softmax_vs_probe(query: np.ndarray, target: np.ndarray, probe: np.ndarray) -> np.ndarray:
+    """log( exp(<q, t>) / sum over the probe items and t of exp(<q, .>) ), computed stably."""
+    t = np.einsum("ij,ij->i", query, target)
+    p = query @ probe.T
+    top = np.maximum(p.max(axis=1), t) if p.shape[1] else t
+    lse = top + np.log(np.exp(p - top[:, None]).sum(axis=1) + np.exp(t - top))
+    return (t - lse).astype(np.float32)
 
 
 def compute_features(
@@ -114,6 +146,14 @@ def compute_features(
         "log_len": np.log(n_len),
         "rel_pos": np.where(n_len > 1, pos / np.maximum(n_len - 1, 1), 0.5),
     }
+    f["col_next_logit"] = np.where(has_prev, _log_softmax_vs_probe(prev, e_col, spaces.col[spaces.probe]), 0.0)
+    e_next = np.zeros_like(e_col)
+    e_next[:-1] = e_col[1:]
+    has_next = pos < n_len - 1
+    delta = np.einsum("ij,ij->i", states, e_next) - np.einsum("ij,ij->i", prev, e_next)
+    f["col_after_delta"] = np.where(has_next, delta, 0.0)
+    f["col_nn_max"], f["col_nn_top3"] = window_neighbours(e_col, segs, NEIGHBOURS)
+    f["sem_nn_max"], f["sem_nn_top3"] = window_neighbours(e_sem, segs, NEIGHBOURS)
     s_col, l_col = states, segment_max(states, segs)
     s_sem = window_mean(e_sem, segs, CAUSAL_WINDOW - 1, 0, include_self=True)
     l_sem = segment_mean(e_sem, segs)
@@ -123,6 +163,12 @@ def compute_features(
         f["iadsr_lc_ss"] = rowwise_cos(l_col, ps)
         f["iadsr_ss_sc"] = rowwise_cos(s_col, ps)
         f["iadsr_score"] = f["iadsr_ls_sc"] + f["iadsr_lc_ss"] + f["iadsr_ss_sc"]
+        item_x = align.project_short(e_sem)
+        probe_x = align.project_short(spaces.sem[spaces.probe])
+        f["x_next_rank"] = np.where(has_prev, _percentile_vs_probe(prev, item_x, probe_x), 0.5)
+        others = l2_normalise(leave_one_out_mean(states, segs))
+        x_long = _percentile_vs_probe(others, l2_normalise(item_x), l2_normalise(probe_x))
+        f["x_long_rank"] = np.where(has_others, x_long, 0.5)
     return {k: np.asarray(v, dtype=np.float32) for k, v in f.items()}
 
 

@@ -18,6 +18,8 @@ from seqclean.align import Alignment, fit_alignment
 from seqclean.detector import Detector, MLPEnsemble, corrupt, fit_calibration, train_ensemble
 from seqclean.errors import MissingInputError
 from seqclean.features import (
+    COLD_FEATURES,
+    COLLAB_FEATURES,
     FULL_FEATURES,
     SEMANTIC_FEATURES,
     WINDOW,
@@ -34,15 +36,15 @@ from seqclean.suggest import suggest_replacements
 if TYPE_CHECKING:
     from seqclean.score import Context
 
-COLLAB_FEATURES = ("col_next_rank", "col_short_sim", "col_long_sim", "col_long_rank", "log_pop", "log_len", "rel_pos")
-"""Inputs of the collaborative-only reference head (reported for comparison, not used in noise_score)."""
+COMPONENT_COLUMNS = tuple(dict.fromkeys(FULL_FEATURES + COLD_FEATURES + ("iadsr_score",)))
+"""Features written to scores.parquet next to noise_score, so that every decision can be explained."""
 
 
 @dataclass
 class IadsrOptions:
     fit_users: int = 3000
     corruption_rate: float = 0.15
-    cold_k: float = 5.0
+    cold_k: float = 2.0
     probe_items: int = 256
     members: int = 5
     epochs: int = 4
@@ -82,6 +84,7 @@ class IadsrScorer:
     align: Alignment | None = None
     detector: Detector | None = None
     collab_head: MLPEnsemble | None = None
+    semantic_head: MLPEnsemble | None = None
     fit_report: dict[str, Any] = field(default_factory=dict)
     _catalogue: np.ndarray | None = None
 
@@ -145,10 +148,11 @@ class IadsrScorer:
 
         kw = {"members": o.members, "epochs": o.epochs, "seed": o.seed}
         full = train_ensemble(stack(train_f, FULL_FEATURES), train_y, FULL_FEATURES, **kw)
-        sem_head = train_ensemble(stack(train_f, SEMANTIC_FEATURES), train_y, SEMANTIC_FEATURES, **kw)
+        cold = train_ensemble(stack(train_f, COLD_FEATURES), train_y, COLD_FEATURES, **kw)
         self.collab_head = train_ensemble(stack(train_f, COLLAB_FEATURES), train_y, COLLAB_FEATURES, **kw)
+        self.semantic_head = train_ensemble(stack(train_f, SEMANTIC_FEATURES), train_y, SEMANTIC_FEATURES, **kw)
         train_prior = float(train_y.mean())
-        det = Detector(full=full, semantic=sem_head, cold_k=o.cold_k)
+        det = Detector(full=full, cold=cold, cold_k=o.cold_k)
         progress("fit detector", 4, 5)
 
         # held-out: detection quality on fresh corruption, then the real log's noise prior
@@ -181,18 +185,18 @@ class IadsrScorer:
 
     def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
         """noise_score, uncertainty, a replacement suggestion and the component columns for one chunk."""
-        assert self.spaces is not None and self.detector is not None and self.collab_head is not None
-        assert self.align is not None
+        assert self.spaces is not None and self.detector is not None and self.align is not None
+        assert self.collab_head is not None and self.semantic_head is not None
         seqs = np.split(iid, segs.start[1:]) if iid.size else []
         states = self.runner.states_for_sequences(seqs)
         feats = compute_features(iid, segs, states, self.spaces, self.align)
         count = self.spaces.count[iid].astype(np.float32)
         out = self.detector.predict(feats, count, segs.length[segs.seg].astype(np.float32))
-        sem_p, _ = self.detector.semantic.predict(np.stack([feats[n] for n in SEMANTIC_FEATURES], axis=1))
+        sem_p, _ = self.semantic_head.predict(np.stack([feats[n] for n in SEMANTIC_FEATURES], axis=1))
         col_p, _ = self.collab_head.predict(np.stack([feats[n] for n in COLLAB_FEATURES], axis=1))
         out["semantic_only_score"] = sem_p.astype(np.float32)
         out["collab_only_score"] = col_p.astype(np.float32)
-        for k in FULL_FEATURES + ("iadsr_score",):
+        for k in COMPONENT_COLUMNS:
             out[k] = feats[k]
         out["suggested_iid"], out["suggestion_confidence"] = self._suggest(
             iid, segs, states, out["noise_score"] >= self.options.suggest_min_score

@@ -38,7 +38,7 @@ class ScoreConfig:
     threshold: float = DEFAULT_THRESHOLD
     cold_max_interactions: int = 10
     fit_users: int = 3000
-    cold_k: float = 5.0
+    cold_k: float = 2.0
     device: str = "auto"
     seed: int = 0
 
