@@ -50,6 +50,8 @@ from seqclean.interests import (
     segment_max,
     segment_mean,
     shift_back,
+    user_max,
+    user_mean,
     window_mean,
     window_neighbours,
 )
@@ -154,11 +156,11 @@ def compute_features(
     f["col_after_delta"] = np.where(has_next, delta, 0.0)
     f["col_nn_max"], f["col_nn_top3"] = window_neighbours(e_col, segs, NEIGHBOURS)
     f["sem_nn_max"], f["sem_nn_top3"] = window_neighbours(e_sem, segs, NEIGHBOURS)
-    s_col, l_col = states, segment_max(states, segs)
-    s_sem = window_mean(e_sem, segs, CAUSAL_WINDOW - 1, 0, include_self=True)
-    l_sem = segment_mean(e_sem, segs)
+    del sem_ctx, sem_long, col_ctx, col_long, col_unit  # (n, d) each: free them before the interests below
     if align is not None:
-        ps, pl_ = align.project_short(s_sem), align.project_long(l_sem)
+        s_col, l_col = states, segment_max(states, segs)
+        ps = align.project_short(window_mean(e_sem, segs, CAUSAL_WINDOW - 1, 0, include_self=True))
+        pl_ = align.project_long(segment_mean(e_sem, segs))
         f["iadsr_ls_sc"] = rowwise_cos(pl_, s_col)
         f["iadsr_lc_ss"] = rowwise_cos(l_col, ps)
         f["iadsr_ss_sc"] = rowwise_cos(s_col, ps)
@@ -178,6 +180,6 @@ def interest_pairs(
     """Training pairs for the alignment heads: (S_sem, S_col) per row and (L_sem, L_col) per user."""
     e_sem = sem[iid]
     s_sem = window_mean(e_sem, segs, CAUSAL_WINDOW - 1, 0, include_self=True)
-    l_sem = segment_mean(e_sem, segs)[segs.start]
-    l_col = segment_max(states, segs)[segs.start]
+    l_sem = user_mean(e_sem, segs)
+    l_col = user_max(states, segs)
     return s_sem, states, l_sem, l_col

@@ -1,12 +1,25 @@
-"""The vectorised per-user segment functions agree with a plain per-user loop."""
+"""The vectorised per-user segment functions agree with a plain per-user loop, and their column- and row-blocked
+forms give bit for bit what the whole-array formulas gave."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqclean.interests import Segments, leave_one_out_mean, rowwise_cos, window_mean
+from seqclean import interests
+from seqclean.interests import (
+    Segments,
+    l2_normalise,
+    leave_one_out_mean,
+    rowwise_cos,
+    segment_max,
+    segment_mean,
+    user_max,
+    user_mean,
+    window_mean,
+)
 
 lengths = st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=6)
 
@@ -41,3 +54,118 @@ def test_cosine_zero_rows_give_zero() -> None:
     a = np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]], dtype=np.float32)
     b = np.array([[1.0, 0.0], [1.0, 0.0], [-1.0, -1.0]], dtype=np.float32)
     np.testing.assert_allclose(rowwise_cos(a, b), [1.0, 0.0, -1.0], atol=1e-6)
+
+
+# The whole-array formulas the blocked functions replaced: float64 accumulation, one (n, d) temporary per step.
+def _ref_l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norm, eps)).astype(np.float32)
+
+
+def _ref_rowwise_cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", _ref_l2_normalise(a), _ref_l2_normalise(b)).astype(np.float32)
+
+
+def _ref_segment_sums(vecs: np.ndarray, segs: Segments) -> np.ndarray:
+    if vecs.shape[0] == 0:
+        return np.zeros((0, vecs.shape[1]), dtype=np.float64)
+    return np.add.reduceat(vecs.astype(np.float64), segs.start, axis=0)
+
+
+def _ref_leave_one_out_mean(vecs: np.ndarray, segs: Segments) -> np.ndarray:
+    others = _ref_segment_sums(vecs, segs)[segs.seg] - vecs
+    n = (segs.length[segs.seg] - 1).astype(np.float64)[:, None]
+    return np.where(n > 0, others / np.maximum(n, 1), 0.0).astype(np.float32)
+
+
+def _ref_window_mean(vecs: np.ndarray, segs: Segments, before: int, after: int, include_self: bool) -> np.ndarray:
+    cs = np.zeros((vecs.shape[0] + 1, vecs.shape[1]), dtype=np.float64)
+    np.cumsum(vecs, axis=0, out=cs[1:])
+    rows = np.arange(vecs.shape[0])
+    s = segs.start[segs.seg]
+    e = s + segs.length[segs.seg]
+    lo = np.maximum(rows - before, s)
+    hi = np.minimum(rows + after + 1, e)
+    total = cs[hi] - cs[lo] - (0 if include_self else vecs)
+    n = (hi - lo - (0 if include_self else 1)).astype(np.float64)[:, None]
+    return np.where(n > 0, total / np.maximum(n, 1), 0.0).astype(np.float32)
+
+
+def _ref_segment_mean(vecs: np.ndarray, segs: Segments) -> np.ndarray:
+    sums = _ref_segment_sums(vecs, segs)
+    return (sums / np.maximum(segs.length, 1)[:, None])[segs.seg].astype(np.float32)
+
+
+def _ref_segment_max(vecs: np.ndarray, segs: Segments) -> np.ndarray:
+    if vecs.shape[0] == 0:
+        return vecs.copy()
+    return np.maximum.reduceat(vecs, segs.start, axis=0)[segs.seg]
+
+
+def _identical(got: np.ndarray, want: np.ndarray) -> bool:
+    return got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
+
+
+# Lengths 1 (no other row), short ones, and ones past 8 and 128 rows, where NumPy's pairwise sum changes shape.
+SEGMENT_LENGTHS = (1, 1, 2, 3, 5, 9, 17, 140, 300)
+
+
+@pytest.mark.parametrize(("column_block", "row_block"), [(interests.COLUMN_BLOCK, interests.ROW_BLOCK), (7, 13)])
+@pytest.mark.parametrize("d", [1, 45, 100])
+@pytest.mark.parametrize("seed", range(4))
+def test_blocked_functions_are_bit_identical_to_whole_array_formulas(
+    monkeypatch: pytest.MonkeyPatch, column_block: int, row_block: int, d: int, seed: int
+) -> None:
+    """d is not a multiple of the block; (7, 13) makes several ragged blocks of columns and rows."""
+    monkeypatch.setattr(interests, "COLUMN_BLOCK", column_block)
+    monkeypatch.setattr(interests, "ROW_BLOCK", row_block)
+    rng = np.random.default_rng(seed)
+    lens = rng.choice(SEGMENT_LENGTHS, size=int(rng.integers(1, 12)))
+    lens[0] = 1
+    segs = Segments.from_sorted_ids(np.repeat(np.arange(lens.size) * 2 + 7, lens))
+    n = int(lens.sum())
+    dtype = np.float32 if seed % 2 == 0 else np.float64
+    v = (rng.normal(size=(n, d)) * 10.0 ** rng.integers(-3, 4, size=(1, d))).astype(dtype)
+    v[rng.random(n) < 0.05] = 0.0
+    w = rng.normal(size=(n, d)).astype(np.float32)
+    for before, after in [(3, 3), (4, 0), (0, 0), (0, 6)]:
+        for include_self in (False, True):
+            got = window_mean(v, segs, before, after, include_self=include_self)
+            assert _identical(got, _ref_window_mean(v, segs, before, after, include_self))
+    assert _identical(leave_one_out_mean(v, segs), _ref_leave_one_out_mean(v, segs))
+    assert _identical(segment_mean(v, segs), _ref_segment_mean(v, segs))
+    assert _identical(user_mean(v, segs), _ref_segment_mean(v, segs)[segs.start])
+    assert _identical(segment_max(v, segs), _ref_segment_max(v, segs))
+    assert _identical(user_max(v, segs), _ref_segment_max(v, segs)[segs.start])
+    assert _identical(l2_normalise(v), _ref_l2_normalise(v))
+    assert _identical(rowwise_cos(v, w), _ref_rowwise_cos(v, w))
+    assert _identical(rowwise_cos(w[:, ::-1], v), _ref_rowwise_cos(w[:, ::-1], v))  # not C-contiguous
+    assert _identical(l2_normalise(np.asfortranarray(v)), _ref_l2_normalise(np.asfortranarray(v)))
+
+
+def test_blocked_functions_on_an_empty_chunk() -> None:
+    v, segs = np.zeros((0, 45), dtype=np.float32), Segments.from_sorted_ids(np.zeros(0, dtype=np.int64))
+    assert _identical(window_mean(v, segs, 3, 3), _ref_window_mean(v, segs, 3, 3, False))
+    assert _identical(leave_one_out_mean(v, segs), _ref_leave_one_out_mean(v, segs))
+    assert _identical(segment_mean(v, segs), _ref_segment_mean(v, segs))
+    assert _identical(user_mean(v, segs), _ref_segment_mean(v, segs)[segs.start])
+    assert _identical(segment_max(v, segs), _ref_segment_max(v, segs))
+    assert _identical(user_max(v, segs), _ref_segment_max(v, segs)[segs.start])
+    assert _identical(l2_normalise(v), _ref_l2_normalise(v))
+    assert _identical(rowwise_cos(v, v), _ref_rowwise_cos(v, v))
+
+
+@settings(max_examples=40, deadline=None)
+@given(lens=lengths, seed=st.integers(0, 10_000), width=st.integers(1, 4))
+def test_window_neighbours_match_a_per_user_loop(lens: list[int], seed: int, width: int) -> None:
+    v, segs = _chunk(lens, seed)
+    best, top3 = interests.window_neighbours(v, segs, width)
+    unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+    for s, n in zip(segs.start, segs.length, strict=True):
+        for p in range(n):
+            near = [q for q in range(max(0, p - width), min(n, p + width + 1)) if q != p]
+            sims = sorted((float(unit[s + p] @ unit[s + q]) for q in near), reverse=True)
+            want_best = sims[0] if sims else 0.0
+            want_top = float(np.mean(sims[:3])) if sims else 0.0
+            assert best[s + p] == pytest.approx(want_best, abs=1e-5)
+            assert top3[s + p] == pytest.approx(want_top, abs=1e-5)
