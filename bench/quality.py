@@ -50,24 +50,49 @@ def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame
     noisy, labels = plant_noise(pl.read_parquet(inter), rate=0.1, kind=kind, seed=seed)
     d = root / name
     d.mkdir(parents=True, exist_ok=True)
-    noisy.write_parquet(d / "interactions.parquet")
-    labels.write_parquet(d / "noise_labels.parquet")
+    for frame, file in ((noisy, d / "interactions.parquet"), (labels, d / "noise_labels.parquet")):
+        if not (file.exists() and pl.read_parquet(file).equals(frame)):  # unchanged: keep it, embed recorded it
+            frame.write_parquet(file)
     return d / "interactions.parquet", items, labels, ["row_index"], "{title} | {genres}"
 
 
-def evaluate(name: str, root: Path, seed: int) -> dict[str, object]:
+def evaluate(
+    name: str, root: Path, seed: int, score_seeds: list[int], cold_k: float, reuse: bool = False
+) -> list[dict[str, object]]:
+    """Embed once, then score with each of `score_seeds` (the detector's own randomness: probe set, fit sample,
+    corruptions, initialisation); one result row per score seed."""
     inter, items, labels, keys, template = _prepare(name, root, seed)
     wd = root / f"wd-{name}"
     t0 = time.perf_counter()
-    embed(EmbedConfig(interactions=inter, items=items, workdir=wd, text_template=template, seed=seed))
+    if not (reuse and (wd / "manifest.json").exists()):
+        embed(EmbedConfig(interactions=inter, items=items, workdir=wd, text_template=template, seed=seed))
+    embed_s = time.perf_counter() - t0
+    rows = [_score_and_measure(name, wd, labels, keys, s, cold_k) | {"embed_s": round(embed_s, 1)} for s in score_seeds]
+    base = root / f"wd-{name}-baseline"  # a copy, so `wd` keeps the iadsr scores (bench.filter_table uses them)
+    shutil.copytree(wd, base, dirs_exist_ok=True)
+    score(ScoreConfig(workdir=base, scorer="baseline-semantic", seed=seed))
+    b = pl.read_parquet(base / "scores.parquet").join(labels.select(*keys, "is_noise"), on=keys)
+    auc_base = round(roc_auc(b["is_noise"].to_numpy(), b["noise_score"].to_numpy()), 4)
+    return [r | {"auc_baseline_semantic": auc_base} for r in rows]
+
+
+def _score_and_measure(
+    name: str, wd: Path, labels: pl.DataFrame, keys: list[str], seed: int, cold_k: float
+) -> dict[str, object]:
     t1 = time.perf_counter()
-    summ = score(ScoreConfig(workdir=wd, seed=seed)).summary
+    summ = score(ScoreConfig(workdir=wd, seed=seed, cold_k=cold_k)).summary
     t2 = time.perf_counter()
     s = pl.read_parquet(wd / "scores.parquet")
     j = s.join(labels.select(*keys, "is_noise"), on=keys, how="inner")
     assert j.height == s.height, f"{name}: labels do not cover every scored row"
     y = j["is_noise"].to_numpy()
-    res: dict[str, object] = {"dataset": name, "rows": j.height, "true_noise_rate": round(float(y.mean()), 4)}
+    res: dict[str, object] = {
+        "dataset": name,
+        "score_seed": seed,
+        "cold_k": cold_k,
+        "rows": j.height,
+        "true_noise_rate": round(float(y.mean()), 4),
+    }
     for col, sign in (
         ("noise_score", 1),
         ("collab_only_score", 1),
@@ -87,26 +112,26 @@ def evaluate(name: str, root: Path, seed: int) -> dict[str, object]:
         "flag_rate_warm": round(float(flagged[~cold].mean()), 4),
         "true_noise_rate_warm": round(float(y[~cold].mean()), 4),
         "heldout_corruption_auc": summ["detector"]["heldout_corruption_auc"],
-        "embed_s": round(t1 - t0, 1),
         "score_s": round(t2 - t1, 1),
     }
-    base = root / f"wd-{name}-baseline"  # a copy, so `wd` keeps the iadsr scores (bench.filter_table uses them)
-    shutil.copytree(wd, base, dirs_exist_ok=True)
-    score(ScoreConfig(workdir=base, scorer="baseline-semantic", seed=seed))
-    b = pl.read_parquet(base / "scores.parquet").join(labels.select(*keys, "is_noise"), on=keys)
-    res["auc_baseline_semantic"] = round(roc_auc(b["is_noise"].to_numpy(), b["noise_score"].to_numpy()), 4)
     return res
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="sample,ml100k-uniform,ml100k-popularity")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="noise planting and embed seed")
+    ap.add_argument("--score-seeds", default="0", help="comma-separated detector seeds, one score run each")
+    ap.add_argument("--reuse-embed", action="store_true", help="keep an embedded workdir from an earlier run")
+    ap.add_argument("--cold-k", type=float, default=ScoreConfig.cold_k, help="cold-item blend constant")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the workdirs here (default: a temp dir)")
     args = ap.parse_args()
     os.environ.setdefault("SEQCLEAN_CACHE_DIR", str(REPO / ".data" / "model-cache"))
     root = args.workdir or Path(tempfile.mkdtemp(prefix="seqclean-quality-"))
-    rows = [evaluate(n, root, args.seed) for n in args.datasets.split(",")]
+    seeds = [int(x) for x in args.score_seeds.split(",")]
+    rows = [
+        r for n in args.datasets.split(",") for r in evaluate(n, root, args.seed, seeds, args.cold_k, args.reuse_embed)
+    ]
     cols = [
         "auc_noise_score",
         "auc_iadsr_score",
@@ -114,10 +139,12 @@ def main() -> None:
         "auc_semantic_only_score",
         "auc_baseline_semantic",
     ]
-    print("| dataset | " + " | ".join(c.removeprefix("auc_") for c in cols) + " |")
-    print("|---" * (len(cols) + 1) + "|")
+    extra = ["flag_rate_cold", "true_noise_rate_cold"]
+    print("| dataset | score seed | " + " | ".join(c.removeprefix("auc_") for c in cols + extra) + " |")
+    print("|---" * (len(cols) + len(extra) + 2) + "|")
     for r in rows:
-        print(f"| {r['dataset']} | " + " | ".join(f"{r[c]:.4f}" for c in cols) + " |")
+        cells = [f"{r[c]:.4f}" if r[c] is not None else "-" for c in cols + extra]
+        print(f"| {r['dataset']} | {r['score_seed']} | " + " | ".join(cells) + " |")
     print()
     print(json.dumps(rows, indent=1))
 
