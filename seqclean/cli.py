@@ -6,6 +6,7 @@ and the exit code documented in the README; anything else is a bug (exit 1).
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -168,17 +169,17 @@ def _embed_config(
     model: Path | None,
     device: str,
     seed: int,
-    text_template: str | None = None,
-    threads: int | None = None,
-    precision: str = "fp32",
-    encoder_batch_size: int = 64,
-    backbone: str = "sasrec",
-    epochs: int = 80,
-    batch_size: int = 256,
-    lr: float = 2e-3,
-    patience: int = 10,
-    max_len: int = 50,
-    collab_embeddings: Path | None = None,
+    text_template: str | None,
+    threads: int | None,
+    precision: str,
+    encoder_batch_size: int,
+    backbone: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    patience: int,
+    max_len: int,
+    collab_embeddings: Path | None,
 ) -> Any:
     from seqclean.backbone.train import BackboneConfig
     from seqclean.embed import EmbedConfig
@@ -216,6 +217,32 @@ def _embed_config(
     )
 
 
+def _score_config(
+    workdir: Path, scorer: str, chunk_users: int, fit_users: int, cold_k: float, device: str, seed: int
+) -> Any:
+    from seqclean.score import ScoreConfig
+
+    return ScoreConfig(
+        workdir=workdir,
+        scorer=scorer,
+        chunk_users=chunk_users,
+        fit_users=fit_users,
+        cold_k=cold_k,
+        device=device,
+        seed=seed,
+    )
+
+
+def _build(builder: Callable[..., Any], options: dict[str, Any]) -> Any:
+    """Call a config builder with the command's options of the same names.
+
+    `embed` and `run` (and `score` and `run`) share their options; passing them by name from one dict means
+    an option cannot be parsed and then silently dropped (a builder parameter without a matching command
+    option is a KeyError at once, not a default).
+    """
+    return builder(**{name: options[name] for name in inspect.signature(builder).parameters})
+
+
 @app.command("embed")
 def embed_cli(
     interactions: Interactions,
@@ -242,33 +269,12 @@ def embed_cli(
     encoder_batch_size: EncoderBatch = 64,
 ) -> None:
     """Validate the inputs, build sequences and embed every item (semantic, collaborative)."""
+    options = dict(locals())
 
     def go() -> None:
         from seqclean.embed import embed
 
-        cfg = _embed_config(
-            interactions=interactions,
-            items=items,
-            workdir=workdir,
-            user_col=user_col,
-            item_col=item_col,
-            time_col=time_col,
-            text_cols=text_cols,
-            model=model,
-            device=device,
-            seed=seed,
-            text_template=text_template,
-            threads=threads,
-            precision=precision,
-            encoder_batch_size=encoder_batch_size,
-            backbone=backbone,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            patience=patience,
-            max_len=max_len,
-            collab_embeddings=collab_embeddings,
-        )
+        cfg = _build(_embed_config, options)
         with _progress(quiet) as progress:
             r = embed(cfg, progress)
         on = f" on {r.provider}" if r.provider else ""
@@ -293,20 +299,13 @@ def score_cli(
     quiet: Quiet = False,
 ) -> None:
     """Score every interaction's noise probability (writes scores, item report, summary)."""
+    options = dict(locals())
 
     def go() -> None:
-        from seqclean.score import ScoreConfig, score
+        from seqclean.score import score
 
         with _progress(quiet) as progress:
-            scfg = ScoreConfig(
-                workdir=workdir,
-                scorer=scorer,
-                chunk_users=chunk_users,
-                fit_users=fit_users,
-                cold_k=cold_k,
-                device=device,
-                seed=seed,
-            )
+            scfg = _build(_score_config, options)
             r = score(scfg, progress)
         _echo(
             f"scored {r.n_interactions} interactions; {r.n_flagged} flagged at threshold "
@@ -404,44 +403,14 @@ def run_cli(
     encoder_batch_size: EncoderBatch = 64,
 ) -> None:
     """embed + score + filter in one go (the nightly job)."""
+    options = dict(locals())
 
     def go() -> None:
         from seqclean.filter import FilterConfig, parse_threshold
         from seqclean.pipeline import run
-        from seqclean.score import ScoreConfig
 
-        ecfg = _embed_config(
-            interactions=interactions,
-            items=items,
-            workdir=workdir,
-            user_col=user_col,
-            item_col=item_col,
-            time_col=time_col,
-            text_cols=text_cols,
-            model=model,
-            device=device,
-            seed=seed,
-            text_template=text_template,
-            threads=threads,
-            precision=precision,
-            encoder_batch_size=encoder_batch_size,
-            backbone=backbone,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            patience=patience,
-            max_len=max_len,
-            collab_embeddings=collab_embeddings,
-        )
-        scfg = ScoreConfig(
-            workdir=workdir,
-            scorer=scorer,
-            chunk_users=chunk_users,
-            fit_users=fit_users,
-            cold_k=cold_k,
-            device=device,
-            seed=seed,
-        )
+        ecfg = _build(_embed_config, options)
+        scfg = _build(_score_config, options)
         fcfg = FilterConfig(
             workdir=workdir,
             out=out,

@@ -22,25 +22,14 @@ def test_help_lists_commands_and_exit_codes() -> None:
     assert "Exit codes" in res.output
 
 
+def _inputs(inter: Path, items: Path, workdir: Path) -> list[str]:
+    return ["--interactions", str(inter), "--items", str(items), "--workdir", str(workdir)]
+
+
 def test_run_writes_every_output(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
     inter, items = tiny_inputs
     wd, out = tmp_path / "wd", tmp_path / "out"
-    res = runner.invoke(
-        app,
-        [
-            "run",
-            "--interactions",
-            str(inter),
-            "--items",
-            str(items),
-            "--workdir",
-            str(wd),
-            "--out",
-            str(out),
-            "--threshold",
-            "0.3",
-        ],
-    )
+    res = runner.invoke(app, ["run", *_inputs(inter, items, wd), "--out", str(out), "--threshold", "0.3"])
     assert res.exit_code == 0, res.output
     assert "removed" in res.output
 
@@ -122,9 +111,7 @@ def test_threshold_one_removes_nothing(workdir_copy: Path, tmp_path: Path) -> No
 
 def test_embed_reuses_cached_embeddings(workdir_copy: Path, tiny_inputs: tuple[Path, Path]) -> None:
     inter, items = tiny_inputs
-    res = runner.invoke(
-        app, ["embed", "--interactions", str(inter), "--items", str(items), "--workdir", str(workdir_copy)]
-    )
+    res = runner.invoke(app, ["embed", *_inputs(inter, items, workdir_copy)])
     assert res.exit_code == 0, res.output
     assert "0 encoded" in res.output
 
@@ -137,12 +124,7 @@ def test_backbone_options_reach_the_manifest(tiny_inputs: tuple[Path, Path], tmp
             app,
             [
                 cmd,
-                "--interactions",
-                str(inter),
-                "--items",
-                str(items),
-                "--workdir",
-                str(wd),
+                *_inputs(inter, items, wd),
                 *extra,
                 "--epochs",
                 "2",
@@ -159,3 +141,40 @@ def test_backbone_options_reach_the_manifest(tiny_inputs: tuple[Path, Path], tmp
         assert res.exit_code == 0, res.output
         cfg = json.loads((wd / "manifest.json").read_text())["backbone"]["config"]
         assert (cfg["epochs"], cfg["patience"], cfg["batch_size"], cfg["lr"], cfg["max_len"]) == (2, 1, 64, 0.005, 20)
+
+
+def test_cli_defaults_are_the_library_defaults() -> None:
+    """The commands repeat the library's defaults in their signatures (Typer needs literals): keep them equal."""
+    import dataclasses
+    import inspect
+
+    from seqclean.backbone.train import BackboneConfig
+    from seqclean.cli import embed_cli, run_cli, score_cli
+    from seqclean.embed import EmbedConfig
+    from seqclean.iadsr import IadsrOptions
+    from seqclean.score import ScoreConfig
+
+    def defaults(cls: type) -> dict[str, object]:
+        return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+    score_defaults = defaults(ScoreConfig)
+    shared_score = {k: v for k, v in score_defaults.items() if k != "threshold"}  # run's --threshold is filter's
+    backbone_defaults = {"backbone" if k == "model" else k: v for k, v in defaults(BackboneConfig).items()}
+    embed_defaults = {k: v for k, v in defaults(EmbedConfig).items() if k not in ("batch_size", "model")}
+    checked = 0
+    for command, library in (
+        (score_cli, shared_score),
+        (run_cli, shared_score),
+        (embed_cli, backbone_defaults),
+        (run_cli, backbone_defaults),
+        (embed_cli, embed_defaults),
+        (run_cli, embed_defaults),
+    ):
+        params = inspect.signature(command).parameters
+        for name, value in library.items():
+            if name in params:
+                assert params[name].default == value, (command.__name__, name)
+                checked += 1
+    assert checked >= 25
+    for name in ("cold_k", "fit_users", "seed", "device"):
+        assert getattr(IadsrOptions(), name) == score_defaults[name], name

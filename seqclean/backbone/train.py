@@ -43,7 +43,7 @@ class BackboneConfig:
     """Options of the backbone; `None` means the model's RecBole-like default.
 
     SASRec: hidden 64, 2 layers, 2 heads, dropout 0.5. GRU4Rec: embedding 64, GRU hidden 128, 1 layer,
-    dropout 0.3. Both: Adam, lr 1e-3, max length 50.
+    dropout 0.3. Both: Adam, lr 2e-3, max length 50, early stopping after `patience` epochs (docs/backbone.md).
     """
 
     model: str = "sasrec"
