@@ -99,17 +99,24 @@ class Spaces:
     probe: np.ndarray  # (m,) iids of the fixed probe set for the rank features
 
 
+def _probe_scores(query: np.ndarray, target: np.ndarray, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(score of each row's target, (rows, probe) scores of the probe items) against `query`."""
+    return np.einsum("ij,ij->i", query, target), query @ probe.T
+
+
+def _percentile(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Share of probe scores below the target's (ties count half)."""
+    tc = t[:, None]
+    return ((p < tc).sum(axis=1) + 0.5 * (p == tc).sum(axis=1)) / p.shape[1]
+
+
 def _percentile_vs_probe(query: np.ndarray, target: np.ndarray, probe: np.ndarray) -> np.ndarray:
     """Share of probe rows whose score against `query` is below the target's (ties count half)."""
-    t = np.einsum("ij,ij->i", query, target)[:, None]
-    p = query @ probe.T
-    return ((p < t).sum(axis=1) + 0.5 * (p == t).sum(axis=1)) / probe.shape[0]
+    return _percentile(*_probe_scores(query, target, probe))
 
 
-def _log_softmax_vs_probe(query: np.ndarray, target: np.ndarray, probe: np.ndarray) -> np.ndarray:
-    """log( exp(<q, t>) / sum over the probe items and t of exp(<q, .>) ), computed stably."""
-    t = np.einsum("ij,ij->i", query, target)
-    p = query @ probe.T
+def _log_softmax(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """log( exp(t) / (exp(t) + sum of exp(probe scores)) ), computed stably."""
     top = np.maximum(p.max(axis=1), t) if p.shape[1] else t
     lse = top + np.log(np.exp(p - top[:, None]).sum(axis=1) + np.exp(t - top))
     return (t - lse).astype(np.float32)
@@ -126,8 +133,8 @@ def compute_features(
 
     prev = shift_back(states, segs)
     has_prev = pos > 0
-    col_rank = _percentile_vs_probe(prev, e_col, spaces.col[spaces.probe])
-    col_rank = np.where(has_prev, col_rank, 0.5)
+    next_t, next_p = _probe_scores(prev, e_col, spaces.col[spaces.probe])  # shared by the rank and the logit
+    col_rank = np.where(has_prev, _percentile(next_t, next_p), 0.5)
 
     sem_ctx = window_mean(e_sem, segs, WINDOW, WINDOW)
     sem_long = leave_one_out_mean(e_sem, segs)
@@ -148,7 +155,8 @@ def compute_features(
         "log_len": np.log(n_len),
         "rel_pos": np.where(n_len > 1, pos / np.maximum(n_len - 1, 1), 0.5),
     }
-    f["col_next_logit"] = np.where(has_prev, _log_softmax_vs_probe(prev, e_col, spaces.col[spaces.probe]), 0.0)
+    f["col_next_logit"] = np.where(has_prev, _log_softmax(next_t, next_p), 0.0)
+    del next_p
     e_next = np.zeros_like(e_col)
     e_next[:-1] = e_col[1:]
     has_next = pos < n_len - 1
