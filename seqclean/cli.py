@@ -181,7 +181,7 @@ def _embed_config(
     max_len: int,
     collab_embeddings: Path | None,
 ) -> Any:
-    from seqclean.backbone.train import BackboneConfig
+    from seqclean.backbone.config import BackboneConfig
     from seqclean.embed import EmbedConfig
     from seqclean.errors import UsageError
 

@@ -148,11 +148,11 @@ def test_cli_defaults_are_the_library_defaults() -> None:
     import dataclasses
     import inspect
 
-    from seqclean.backbone.train import BackboneConfig
+    from seqclean.backbone.config import BackboneConfig
     from seqclean.cli import embed_cli, run_cli, score_cli
     from seqclean.embed import EmbedConfig
-    from seqclean.iadsr import IadsrOptions
     from seqclean.score import ScoreConfig
+    from seqclean.scorers.iadsr import IadsrOptions
 
     def defaults(cls: type) -> dict[str, object]:
         return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}

@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from seqclean.cli import app
-from seqclean.embed import SEMANTIC, EmbedConfig, embed
+from seqclean.embed import EmbedConfig, embed
 from seqclean.runtime import CUDA, available_providers
+from seqclean.workdir import SEMANTIC
 
 REPO = Path(__file__).resolve().parent.parent
 

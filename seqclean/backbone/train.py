@@ -14,7 +14,6 @@ rebuild the model), `item_embeddings.parquet` (iid, item id, vector), `onnx/mode
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,76 +24,22 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from seqclean.errors import InputDataError, RuntimeUnavailableError, UsageError
-from seqclean.io import atomic_path, write_json, write_parquet
+from seqclean.backbone.config import (
+    BACKBONE_DIR,
+    CONFIG_JSON,
+    ITEM_EMBEDDINGS,
+    MODEL_PT,
+    ONNX_MODEL,
+    BackboneConfig,
+    write_item_embeddings,
+)
+from seqclean.backbone.runner import BackboneRunner
+from seqclean.errors import InputDataError, RuntimeUnavailableError
+from seqclean.io import atomic_path, write_json
 from seqclean.progress import ProgressFn, no_progress
+from seqclean.workdir import ITEMS, SEQUENCES
 
-BACKBONE_DIR = "backbone"
-MODEL_PT = "model.pt"
-CONFIG_JSON = "config.json"
-ITEM_EMBEDDINGS = "item_embeddings.parquet"
-ONNX_MODEL = "onnx/model.onnx"
-MODELS = ("sasrec", "gru4rec")
 ONNX_TOLERANCE = 1e-4
-
-
-@dataclass
-class BackboneConfig:
-    """Options of the backbone; `None` means the model's RecBole-like default.
-
-    SASRec: hidden 64, 2 layers, 2 heads, dropout 0.5. GRU4Rec: embedding 64, GRU hidden 128, 1 layer,
-    dropout 0.3. Both: Adam, lr 2e-3, max length 50, early stopping after `patience` epochs (docs/backbone.md).
-    """
-
-    model: str = "sasrec"
-    epochs: int = 80
-    batch_size: int = 256
-    lr: float = 2e-3
-    max_len: int = 50
-    hidden: int = 64
-    layers: int | None = None
-    heads: int = 2
-    dropout: float | None = None
-    gru_hidden: int = 128
-    seed: int = 0
-    patience: int = 10
-    device: str = "auto"
-    weight_decay: float = 0.0
-    threads: int | None = None
-
-    def validate(self) -> None:
-        if self.model not in MODELS:
-            raise UsageError(f"--backbone {self.model}: choose sasrec or gru4rec")
-        for name, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size), ("--max-len", self.max_len)):
-            if value < 1:
-                raise UsageError(f"{name} {value}: must be at least 1")
-        if not self.lr > 0:
-            raise UsageError(f"--lr {self.lr}: must be positive")
-        if self.patience < 1:
-            raise UsageError(f"patience {self.patience}: must be at least 1")
-        if self.device not in {"auto", "cpu", "cuda"}:
-            raise UsageError(f"--device {self.device}: choose auto, cpu or cuda")
-        if self.model == "sasrec" and self.hidden % self.heads:
-            raise UsageError(f"hidden {self.hidden} is not divisible by heads {self.heads}; change one of them")
-
-    def model_args(self, n_items: int) -> dict[str, Any]:
-        """Keyword arguments of the model class (defaults resolved), also saved in config.json."""
-        if self.model == "sasrec":
-            return {
-                "n_items": n_items,
-                "hidden": self.hidden,
-                "layers": 2 if self.layers is None else self.layers,
-                "heads": self.heads,
-                "max_len": self.max_len,
-                "dropout": 0.5 if self.dropout is None else self.dropout,
-            }
-        return {
-            "n_items": n_items,
-            "hidden": self.hidden,
-            "gru_hidden": self.gru_hidden,
-            "layers": 1 if self.layers is None else self.layers,
-            "dropout": 0.3 if self.dropout is None else self.dropout,
-        }
 
 
 def build_model(kind: str, args: dict[str, Any]) -> Any:
@@ -341,11 +286,10 @@ def train_backbone(
     import torch
 
     from seqclean.backbone.export import export_onnx, torch_hidden
-    from seqclean.backbone.runner import BackboneRunner
 
     cfg.validate()
-    seqs = read_sequences(workdir / "sequences.parquet")
-    items = pl.read_parquet(workdir / "items.parquet", columns=["iid", item_col]).sort("iid")
+    seqs = read_sequences(workdir / SEQUENCES)
+    items = pl.read_parquet(workdir / ITEMS, columns=["iid", item_col]).sort("iid")
     n_items = items.height
     users = [s for s in seqs if len(s) >= 2]
     result = fit(
@@ -389,17 +333,3 @@ def train_backbone(
             "item_embeddings": f"{BACKBONE_DIR}/{ITEM_EMBEDDINGS}",
         },
     }
-
-
-def write_item_embeddings(dest: Path, items: pl.DataFrame, item_col: str, table: np.ndarray) -> None:
-    """Rows for iid 1..n (padding row 0 left out): iid, the item id column, vector."""
-    vec = np.ascontiguousarray(table[1:], dtype=np.float32)
-    frame = items.select("iid", item_col).with_columns(
-        pl.Series("vector", vec, dtype=pl.Array(pl.Float32, vec.shape[1]))
-    )
-    write_parquet(frame, dest)
-
-
-def read_config(backbone_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((backbone_dir / CONFIG_JSON).read_text())
-    return data
