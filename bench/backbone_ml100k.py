@@ -20,7 +20,8 @@ import polars as pl
 
 from bench.data import DEFAULT_DIR, ml100k
 from seqclean.backbone.config import BackboneConfig
-from seqclean.backbone.train import fit, last_windows, rank_metrics
+from seqclean.backbone.data import last_windows, rank_metrics
+from seqclean.backbone.train import fit
 
 
 def sequences(inter: Path) -> tuple[list[np.ndarray], int]:

@@ -10,6 +10,7 @@ import polars as pl
 from typer.testing import CliRunner
 
 from seqclean.cli import app
+from tests.tiny import TINY_BACKBONE_ARGS
 
 runner = CliRunner()
 
@@ -23,7 +24,7 @@ def test_help_lists_commands_and_exit_codes() -> None:
 
 
 def _inputs(inter: Path, items: Path, workdir: Path) -> list[str]:
-    return ["--interactions", str(inter), "--items", str(items), "--workdir", str(workdir)]
+    return ["--interactions", str(inter), "--items", str(items), "--workdir", str(workdir), *TINY_BACKBONE_ARGS]
 
 
 def test_run_writes_every_output(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:

@@ -80,6 +80,7 @@ def test_long_text_truncated_at_model_limit(fp32: enc.OnnxTextEncoder) -> None:
     assert np.isfinite(v).all() and float(v[0] @ v[1]) > 0.9999  # both cut to the same 256 tokens
 
 
+@pytest.mark.slow
 def test_int8_close_to_fp32(minilm: Path, titles: list[str], fp32_vectors: np.ndarray) -> None:
     q = enc.load_encoder(minilm, device="cpu", precision="int8")
     assert (
@@ -193,6 +194,7 @@ def decoder(tmp_path_factory: pytest.TempPathFactory, minilm: Path) -> Path:
     return tiny_decoder_model(tmp_path_factory.mktemp("decoder") / "tiny-llama-embed", minilm)
 
 
+@pytest.mark.slow
 def test_decoder_export_with_external_data_matches_st(decoder: Path, titles: list[str], tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
@@ -209,6 +211,7 @@ def test_decoder_export_with_external_data_matches_st(decoder: Path, titles: lis
     assert cos.min() >= 0.9999, (cos.argmin(), cos.min())
 
 
+@pytest.mark.slow
 def test_decoder_fp16_close_to_fp32(decoder: Path, titles: list[str], tmp_path: Path) -> None:
     out = tmp_path / "export"
     enc.export_onnx(decoder, out)
@@ -220,3 +223,14 @@ def test_decoder_fp16_close_to_fp32(decoder: Path, titles: list[str], tmp_path: 
     a = enc.OnnxTextEncoder(out, device="cpu").encode(titles[:50])
     b = enc.OnnxTextEncoder(out, precision="fp16", device="cpu").encode(titles[:50])
     assert b.dtype == np.float32 and (a * b).sum(axis=1).min() >= 0.999
+
+
+@pytest.mark.gpu
+def test_cuda_encoder_matches_cpu(minilm: Path, titles: list[str], fp32_vectors: np.ndarray) -> None:
+    """On a GPU machine (onnxruntime-gpu), `--device cuda` really runs on CUDA and gives the CPU's vectors."""
+    if CUDA not in available_providers():
+        pytest.skip("ONNX Runtime offers no CUDA provider here")
+    gpu = enc.load_encoder(minilm, device="cuda", batch_size=32)
+    assert gpu.provider == CUDA
+    cos = (gpu.encode(titles) * fp32_vectors).sum(axis=1)
+    assert cos.min() >= 0.999, cos.min()

@@ -11,6 +11,7 @@ import polars as pl
 
 from seqclean.embed import EmbedConfig, embed
 from seqclean.score import ScoreConfig, score
+from tests.tiny import tiny_backbone
 
 
 def test_iadsr_outputs_and_report(workdir_copy: Path) -> None:
@@ -49,7 +50,7 @@ def test_labels_in_the_input_change_nothing(tiny_inputs: tuple[Path, Path], tmp_
     outs = []
     for name, src in (("plain", inter), ("labelled", with_labels)):
         wd = tmp_path / name
-        embed(EmbedConfig(interactions=src, items=items, workdir=wd, device="cpu"))
+        embed(EmbedConfig(interactions=src, items=items, workdir=wd, device="cpu", backbone=tiny_backbone()))
         score(ScoreConfig(workdir=wd))
         outs.append(pl.read_parquet(wd / "scores.parquet"))
     assert outs[0].equals(outs[1])
