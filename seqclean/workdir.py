@@ -62,10 +62,6 @@ class Workdir:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    @property
-    def backbone(self) -> Path:
-        return self.path / BACKBONE_DIR
-
     def read_manifest(self) -> dict[str, Any]:
         mf = self.file(MANIFEST)
         if not mf.exists():
