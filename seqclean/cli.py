@@ -367,6 +367,29 @@ def filter_cli(
     _guard(go)
 
 
+@app.command("report")
+def report_cli(
+    workdir: WorkdirOpt,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="HTML file to write (default: WORKDIR/report.html).")
+    ] = None,
+    filter_out: Annotated[
+        Path | None,
+        typer.Option("--filter-out", help="The filter's output directory, to show what each guard held back."),
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Write a self-contained HTML report (charts, most-flagged items, example sequences) for a scored workdir."""
+
+    def go() -> None:
+        from seqclean.html_report import ReportConfig, write_report
+
+        page = write_report(ReportConfig(workdir=workdir, out=out, filter_out=filter_out))
+        _echo(f"report -> {page}", quiet)
+
+    _guard(go)
+
+
 @app.command("run")
 def run_cli(
     interactions: Interactions,
@@ -425,7 +448,7 @@ def run_cli(
         _echo(
             f"{r.embed.n_interactions} interactions, {r.embed.n_users} users, {r.embed.n_items} items; "
             f"{r.filter.summary['rule']['name']}: removed {r.filter.n_removed}, replaced {r.filter.n_replaced} "
-            f"-> {out}",
+            f"-> {out} (report: {r.report})",
             quiet,
         )
 
