@@ -95,7 +95,7 @@ def popularity_buckets(item_report: pl.DataFrame) -> list[dict[str, Any]]:
                 "interactions": n,
                 "flagged": flagged,
                 "flag_rate": flagged / n,
-                "cold_share": float(sel["is_cold"].cast(pl.Float64).mean() or 0.0),
+                "cold_share": int(sel["is_cold"].sum()) / sel.height,
             }
         )
     return rows
@@ -250,9 +250,12 @@ def _changes(filter_out: Path, row_index: pl.Series) -> dict[int, tuple[str, Any
     wanted = row_index.implode()
     removed = filter_out / "removed.parquet"
     if removed.exists():
-        for r in pl.scan_parquet(removed).filter(pl.col("row_index").is_in(wanted)).select("row_index").collect()[
-            "row_index"
-        ]:
+        for r in (
+            pl.scan_parquet(removed)
+            .filter(pl.col("row_index").is_in(wanted))
+            .select("row_index")
+            .collect()["row_index"]
+        ):
             out[int(r)] = ("removed", None)
     changes = filter_out / "changes.parquet"
     if changes.exists():
@@ -442,7 +445,11 @@ def _f(x: Any, nd: int = 3) -> str:
 
 
 def _legend(*pairs: tuple[str, str]) -> str:
-    return '<div class="legend">' + "".join(f'<span><i style="background:{c}"></i>{escape(t)}</span>' for c, t in pairs) + "</div>"
+    return (
+        '<div class="legend">'
+        + "".join(f'<span><i style="background:{c}"></i>{escape(t)}</span>' for c, t in pairs)
+        + "</div>"
+    )
 
 
 def _verdict(d: ReportData) -> str:
@@ -479,7 +486,11 @@ def _cards(d: ReportData) -> str:
         cards.append((_f(det["heldout_corruption_auc"]), "detector held-out AUC"))
     if f:
         cards.append((_f(f.get("kept")), "kept"))
-    return '<div class="cards">' + "".join(f'<div class="card"><b>{v}</b><span>{escape(k)}</span></div>' for v, k in cards) + "</div>"
+    return (
+        '<div class="cards">'
+        + "".join(f'<div class="card"><b>{v}</b><span>{escape(k)}</span></div>' for v, k in cards)
+        + "</div>"
+    )
 
 
 def _section_histogram(d: ReportData) -> str:
@@ -711,7 +722,12 @@ def render_html(d: ReportData) -> str:
         + _kv_table("Score (WORKDIR/summary.json)", d.summary)
         + _kv_table("Filter (OUT/summary.json)", d.filter_summary)
         + "</div>"
-        + ('<div class="grid2">' + _kv_table("Embedding", embed) + _kv_table("Backbone validation", run["backbone valid"]) + "</div>")
+        + (
+            '<div class="grid2">'
+            + _kv_table("Embedding", embed)
+            + _kv_table("Backbone validation", run["backbone valid"])
+            + "</div>"
+        )
     )
     return (
         "<!DOCTYPE html>\n"
