@@ -620,11 +620,13 @@ def _section_sequences(d: ReportData) -> str:
     for seq in d.sequences:
         chips = []
         for it in seq["items"]:
-            cls = "chip flag" if it["flagged"] else "chip"
+            cls = "chip flag" if it["flagged"] or it["action"] else "chip"
             extra = ""
-            if it["flagged"]:
-                if it["action"]:
-                    extra += f' <span class="tag {escape(it["action"])}">{escape(it["action"])}</span>'
+            if it["action"]:
+                extra += f' <span class="tag {escape(it["action"])}">{escape(it["action"])}</span>'
+            elif it["flagged"] and d.filter_summary is not None:
+                extra += ' <span class="tag">kept</span>'
+            if it["flagged"] or it["action"]:
                 if it["suggested"] is not None:
                     conf = "" if it["confidence"] is None else f" ({float(it['confidence']):.2f})"
                     extra += (
@@ -642,7 +644,8 @@ def _section_sequences(d: ReportData) -> str:
         )
     lead = (
         "The users with the most flagged interactions, in time order (#position · noise_score). Flagged "
-        "interactions are red; → is the suggested replacement (confidence); a tag says what the filter did."
+        "interactions are red; → is the suggested replacement (confidence); a tag says what the filter did "
+        "(kept: a guard held it back, or the filter's own threshold was higher)."
     )
     return _section("User sequences with flagged interactions", "".join(blocks), lead)
 

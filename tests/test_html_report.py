@@ -191,6 +191,9 @@ def test_render_escapes_data_and_is_offline(scored: tuple[Path, Path]) -> None:
     assert "not available (rerun score)" not in page
     assert "second last" in page and "51+" in page
     assert "Filter removed 2 of 400 interactions (0.5%)" in page
+    # user 1: two flagged rows removed by the filter, the third flagged one kept (a guard held it)
+    assert page.count('<span class="tag removed">removed</span>') == 2
+    assert '<span class="tag">kept</span>' in page
 
 
 def test_position_sections_say_not_available_without_the_keys(tmp_path: Path) -> None:
