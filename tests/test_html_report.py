@@ -305,6 +305,14 @@ def test_report_cli_errors(scored: tuple[Path, Path], tmp_path: Path) -> None:
     assert r.exit_code == 5
 
 
+def test_docs_show_the_screenshot() -> None:
+    root = Path(__file__).resolve().parent.parent
+    shot = root / "docs" / "img" / "report.png"
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size < 400_000
+    assert "docs/img/report.png" in (root / "README.md").read_text()
+    assert "img/report.png" in (root / "docs" / "report.md").read_text()
+
+
 # ------------------------------------------------------------------------------------ headless Chromium
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
