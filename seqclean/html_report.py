@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from seqclean.errors import InputDataError, MissingInputError
-from seqclean.io import atomic_path
+from seqclean.io import atomic_path, input_errors
 
 REPORT_FILE = "report.html"
 
@@ -104,7 +104,15 @@ def popularity_buckets(item_report: pl.DataFrame) -> list[dict[str, Any]]:
 def load_report_data(
     workdir: Path, filter_out: Path | None = None, *, n_items: int = 12, n_users: int = 4, window: int = 24
 ) -> ReportData:
-    """Read what the page needs from WORKDIR (after `score`) and, when given, the filter's OUT directory."""
+    """Read what the page needs from WORKDIR (after `score`) and, when given, the filter's OUT directory.
+
+    Shows the `n_items` most-flagged items and the `n_users` users with the most flagged interactions, each
+    through a `window` of consecutive positions."""
+    with input_errors(workdir):
+        return _load(workdir, filter_out, n_items, n_users, window)
+
+
+def _load(workdir: Path, filter_out: Path | None, n_items: int, n_users: int, window: int) -> ReportData:
     fix = f"run `seqclean score --workdir {workdir}` first"
     summary = _read_json(workdir / "summary.json", fix)
     manifest_path = workdir / "manifest.json"
@@ -120,6 +128,9 @@ def load_report_data(
             raise InputDataError(f"{workdir / 'scores.parquet'}: column '{col}' not found; {fix}")
 
     item_report = _scan(workdir / "item_report.parquet", fix).collect()
+    for col in (item_col, "interactions", "n_flagged", "flagged_share", "is_cold"):
+        if col not in item_report.columns:
+            raise InputDataError(f"{workdir / 'item_report.parquet'}: column '{col}' not found; {fix}")
     titles = _titles(workdir / "items.parquet", item_col)
 
     filter_summary = None
@@ -163,7 +174,7 @@ def load_report_data(
     users = (
         scores.filter(flagged)
         .group_by(user_col)
-        .agg(pl.len().alias("n"), pl.col("position").min().alias("first"))
+        .agg(pl.len().alias("n"))
         .sort(["n", user_col], descending=[True, False])
         .head(n_users)
         .collect()

@@ -298,6 +298,13 @@ def test_report_cli_errors(scored: tuple[Path, Path], tmp_path: Path) -> None:
     (wd / "summary.json").write_text("{not json")
     r = runner.invoke(app, ["report", "--workdir", str(wd)])
     assert r.exit_code == 4 and "not valid JSON" in r.output
+    (wd / "summary.json").write_text("{}")
+    (wd / "scores.parquet").write_bytes(b"PAR1 truncated")
+    r = runner.invoke(app, ["report", "--workdir", str(wd)])
+    assert r.exit_code == 4 and "cannot be read" in r.output
+    pl.DataFrame({"item_id": [1]}).write_parquet(wd / "scores.parquet")
+    r = runner.invoke(app, ["report", "--workdir", str(wd)])
+    assert r.exit_code == 4 and "column 'user_id' not found" in r.output
     blocker = tmp_path / "file"
     blocker.write_text("")
     make = make_workdir(tmp_path / "again")
