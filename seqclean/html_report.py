@@ -23,6 +23,7 @@ from seqclean.errors import InputDataError, MissingInputError
 from seqclean.io import atomic_path, input_errors
 
 REPORT_FILE = "report.html"
+DEFAULT_THRESHOLD = 0.5  # `score`'s own; only used for a summary.json that does not say
 
 # Per-interaction columns that explain a score, in the order the "why" table shows them (when present).
 WHY_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -56,6 +57,11 @@ class ReportData:
 
 
 # --------------------------------------------------------------------------------------------- loading
+
+
+def _threshold(summary: dict[str, Any]) -> float:
+    t = summary.get("threshold")
+    return DEFAULT_THRESHOLD if t is None else float(t)
 
 
 def _read_json(path: Path, fix: str) -> dict[str, Any]:
@@ -117,7 +123,7 @@ def _load(workdir: Path, filter_out: Path | None, n_items: int, n_users: int, wi
     summary = _read_json(workdir / "summary.json", fix)
     manifest_path = workdir / "manifest.json"
     manifest = _read_json(manifest_path, "rerun `seqclean embed`") if manifest_path.exists() else {}
-    threshold = float(summary.get("threshold", 0.5))
+    threshold = _threshold(summary)
 
     scores = _scan(workdir / "scores.parquet", fix)
     schema = scores.collect_schema()
@@ -506,7 +512,7 @@ def _cards(d: ReportData) -> str:
 
 def _section_histogram(d: ReportData) -> str:
     h = d.summary.get("histogram") or {}
-    thr = float(d.summary.get("threshold", 0.5))
+    thr = _threshold(d.summary)
     if not h.get("counts"):
         return _section("Noise-score distribution", '<p class="na">not available (rerun score)</p>')
     body = svg_histogram(h["counts"], h["edges"], thr) + _legend(
