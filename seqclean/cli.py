@@ -6,9 +6,6 @@ and the exit code documented in the README; anything else is a bug (exit 1).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-
 import typer
 
 from seqclean.cli_options import (
@@ -22,6 +19,7 @@ from seqclean.cli_options import (
     EncoderBatch,
     Epochs,
     Fallback,
+    FilterOut,
     FilterThreshold,
     FitUsers,
     Format,
@@ -43,6 +41,7 @@ from seqclean.cli_options import (
     Precision,
     ProtectCold,
     Quiet,
+    ReportOut,
     Scorer,
     Seed,
     TextCols,
@@ -52,10 +51,12 @@ from seqclean.cli_options import (
     UserCol,
     WorkdirOpt,
     build,
+    echo,
     embed_config,
+    guard,
     score_config,
 )
-from seqclean.errors import EXIT_CODES, SeqcleanError
+from seqclean.errors import EXIT_CODES
 from seqclean.progress import terminal_progress
 
 app = typer.Typer(
@@ -66,32 +67,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     epilog="Exit codes: " + "; ".join(f"{k} {v.split(':')[0]}" for k, v in EXIT_CODES.items()),
 )
-
-
-def _echo(msg: str, quiet: bool) -> None:
-    if not quiet:
-        typer.echo(msg)
-
-
-def _guard(fn: Callable[[], None]) -> None:
-    """Map library errors to a one-line message and the documented exit code."""
-    try:
-        fn()
-    except SeqcleanError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        typer.echo("error: interrupted; outputs already in place are complete, rerun to finish", err=True)
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if os.environ.get("SEQCLEAN_DEBUG"):
-            raise
-        typer.echo(
-            f"error: internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            "rerun with SEQCLEAN_DEBUG=1 for the traceback and report it",
-            err=True,
-        )
-        raise typer.Exit(1) from None
 
 
 @app.command("embed")
@@ -129,13 +104,13 @@ def embed_cli(
         with terminal_progress(quiet) as progress:
             r = embed(cfg, progress)
         on = f" on {r.provider}" if r.provider else ""
-        _echo(
+        echo(
             f"embedded {r.n_items} items ({r.n_encoded} encoded{on}, {r.n_cached} from cache) for "
             f"{r.n_users} users / {r.n_interactions} interactions -> {workdir}",
             quiet,
         )
 
-    _guard(go)
+    guard(go)
 
 
 @app.command("score")
@@ -158,13 +133,13 @@ def score_cli(
         with terminal_progress(quiet) as progress:
             scfg = build(score_config, options)
             r = score(scfg, progress)
-        _echo(
+        echo(
             f"scored {r.n_interactions} interactions; {r.n_flagged} flagged at threshold "
             f"{r.summary['threshold']} -> {workdir}",
             quiet,
         )
 
-    _guard(go)
+    guard(go)
 
 
 @app.command("filter")
@@ -209,13 +184,31 @@ def filter_cli(
             dataset_name=dataset_name,
         )
         r = filter_log(cfg)
-        _echo(
+        echo(
             f"{r.summary['rule']['name']}: removed {r.n_removed}, replaced {r.n_replaced} of {r.n_input} "
             f"interactions -> {out}",
             quiet,
         )
 
-    _guard(go)
+    guard(go)
+
+
+@app.command("report")
+def report_cli(
+    workdir: WorkdirOpt,
+    out: ReportOut = None,
+    filter_out: FilterOut = None,
+    quiet: Quiet = False,
+) -> None:
+    """Write a self-contained HTML report (charts, most-flagged items, example sequences) for a scored workdir."""
+
+    def go() -> None:
+        from seqclean.html_report import ReportConfig, write_report
+
+        page = write_report(ReportConfig(workdir=workdir, out=out, filter_out=filter_out))
+        echo(f"report -> {page}", quiet)
+
+    guard(go)
 
 
 @app.command("run")
@@ -273,14 +266,14 @@ def run_cli(
         )
         with terminal_progress(quiet) as progress:
             r = run(ecfg, scfg, fcfg, progress)
-        _echo(
+        echo(
             f"{r.embed.n_interactions} interactions, {r.embed.n_users} users, {r.embed.n_items} items; "
             f"{r.filter.summary['rule']['name']}: removed {r.filter.n_removed}, replaced {r.filter.n_replaced} "
-            f"-> {out}",
+            f"-> {out} (report: {r.report})",
             quiet,
         )
 
-    _guard(go)
+    guard(go)
 
 
 def main() -> None:

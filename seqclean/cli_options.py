@@ -1,14 +1,18 @@
 """Every option of every command: the typed Typer aliases, and the builders that turn a command's parsed
-options into library configs (so `embed`/`run` and `score`/`run` cannot drift apart)."""
+options into library configs (so `embed`/`run` and `score`/`run` cannot drift apart), and `guard`, which
+turns library errors into the one-line message and exit code of the README."""
 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from seqclean.errors import SeqcleanError
 
 WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Directory for intermediate artefacts and the manifest.")]
 Interactions = Annotated[
@@ -50,6 +54,11 @@ Fallback = Annotated[
 Format = Annotated[str, typer.Option("--format", help="parquet, or recbole (also writes RecBole atomic files).")]
 DatasetName = Annotated[str, typer.Option("--dataset-name", help="File stem of the RecBole files.")]
 Out = Annotated[Path, typer.Option("--out", help="Output directory for cleaned.parquet and the audit.")]
+ReportOut = Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: WORKDIR/report.html).")]
+FilterOut = Annotated[
+    Path | None,
+    typer.Option("--filter-out", help="The filter's output directory, to show what each guard held back."),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary line.")]
 ChunkUsers = Annotated[int, typer.Option("--chunk-users", help="Users scored per chunk (bounds memory).")]
 Scorer = Annotated[
@@ -174,3 +183,29 @@ def build(builder: Callable[..., Any], options: dict[str, Any]) -> Any:
     option is a KeyError at once, not a default).
     """
     return builder(**{name: options[name] for name in inspect.signature(builder).parameters})
+
+
+def echo(msg: str, quiet: bool) -> None:
+    if not quiet:
+        typer.echo(msg)
+
+
+def guard(fn: Callable[[], None]) -> None:
+    """Map library errors to a one-line message and the documented exit code."""
+    try:
+        fn()
+    except SeqcleanError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted; outputs already in place are complete, rerun to finish", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if os.environ.get("SEQCLEAN_DEBUG"):
+            raise
+        typer.echo(
+            f"error: internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            "rerun with SEQCLEAN_DEBUG=1 for the traceback and report it",
+            err=True,
+        )
+        raise typer.Exit(1) from None

@@ -24,7 +24,7 @@ runner = CliRunner()
 def test_help_lists_commands_and_exit_codes() -> None:
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("embed", "score", "filter", "run"):
+    for cmd in ("embed", "score", "filter", "run", "report"):
         assert cmd in res.output
     assert "Exit codes" in res.output
 
@@ -72,6 +72,10 @@ def test_run_writes_every_output(tiny_inputs: tuple[Path, Path], tmp_path: Path)
     # cleaned keeps input row order: it is the input minus the removed rows, in order
     kept = log.with_row_index("row_index").join(removed.select("row_index"), on="row_index", how="anti")
     assert cleaned.equals(kept.drop("row_index"))
+    # run ends with the HTML report in OUT, on the real scores and the filter's summary
+    page = (out / "report.html").read_text()
+    assert f"Filter removed {removed.height:,} of {log.height:,} interactions" in page
+    assert "What the guards held back" in page and "<svg" in page
 
 
 def test_stages_separately_and_rerun_is_byte_identical(workdir_copy: Path, tmp_path: Path) -> None:
