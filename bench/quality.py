@@ -26,12 +26,14 @@ from pathlib import Path
 import polars as pl
 
 from bench.data import ml100k
-from bench.plant_noise import plant_noise
+from bench.plant_noise import last_interactions, plant_noise
 from seqclean.embed import EmbedConfig, embed
 from seqclean.metrics import precision_recall, roc_auc
 from seqclean.score import ScoreConfig, score
 
 REPO = Path(__file__).resolve().parent.parent
+SPARSE = {"ml100k_last6to12": (6, 12)}
+"""Sparse development cases: ML-100K cut to each user's most recent 6-12 interactions (`last_interactions`)."""
 
 
 def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame, list[str], str]:
@@ -45,9 +47,12 @@ def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame
             ["user_id", "timestamp"],
             "{title} | {category}",
         )
-    kind = name.split("-", 1)[1]
+    base, kind = name.split("-", 1)
     inter, items = ml100k()
-    noisy, labels = plant_noise(pl.read_parquet(inter), rate=0.1, kind=kind, seed=seed)
+    log = pl.read_parquet(inter)
+    if base in SPARSE:
+        log = last_interactions(log, *SPARSE[base], seed=seed)
+    noisy, labels = plant_noise(log, rate=0.1, kind=kind, seed=seed)
     d = root / name
     d.mkdir(parents=True, exist_ok=True)
     for frame, file in ((noisy, d / "interactions.parquet"), (labels, d / "noise_labels.parquet")):

@@ -189,7 +189,9 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
                 iid = frame["iid"].to_numpy()
                 score_arr = out["noise_score"].to_numpy()
                 items.update(iid, score_arr, is_noisy)
-                summary.update(score_arr, is_noisy, ctx.cold[iid])
+                segs = Segments.from_sorted_ids(frame["uid"].to_numpy())
+                seq_len = segs.length[segs.seg]
+                summary.update(score_arr, is_noisy, ctx.cold[iid], seq_len - 1 - segs.position, seq_len)
                 table = out.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
