@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from bench.data import ml100k
@@ -62,7 +63,7 @@ def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame
 
 
 def evaluate(
-    name: str, root: Path, seed: int, score_seeds: list[int], cold_k: float, reuse: bool = False
+    name: str, root: Path, seed: int, score_seeds: list[int], cold_k: float, reuse: bool = False, baseline: bool = True
 ) -> list[dict[str, object]]:
     """Embed once, then score with each of `score_seeds` (the detector's own randomness: probe set, fit sample,
     corruptions, initialisation); one result row per score seed."""
@@ -73,6 +74,8 @@ def evaluate(
         embed(EmbedConfig(interactions=inter, items=items, workdir=wd, text_template=template, seed=seed))
     embed_s = time.perf_counter() - t0
     rows = [_score_and_measure(name, wd, labels, keys, s, cold_k) | {"embed_s": round(embed_s, 1)} for s in score_seeds]
+    if not baseline:
+        return [r | {"auc_baseline_semantic": None} for r in rows]
     base = root / f"wd-{name}-baseline"  # a copy, so `wd` keeps the iadsr scores (bench.filter_table uses them)
     shutil.copytree(wd, base, dirs_exist_ok=True)
     score(ScoreConfig(workdir=base, scorer="baseline-semantic", seed=seed))
@@ -103,15 +106,35 @@ def _score_and_measure(
         ("collab_only_score", 1),
         ("semantic_only_score", 1),
         ("iadsr_score", -1),
+        ("log_pop", -1),
     ):
         res[f"auc_{col}"] = round(roc_auc(y, sign * j[col].to_numpy()), 4)
-    flagged = j["noise_score"].to_numpy() > 0.5
+    ns = j["noise_score"].to_numpy()
+    flagged = ns > 0.5
     p, r = precision_recall(y, flagged)
+    est = float(summ.get("estimated_noise_rate") or 0.0)
+    k = int(round(est * ns.size))  # `--threshold auto`: the top estimated-noise-rate share by noise_score
+    auto = np.zeros(ns.size, dtype=bool)
+    auto[np.argsort(-ns, kind="stable")[:k]] = True
+    pa, ra = precision_recall(y, auto)
     cold = j["is_cold"].to_numpy()
+    pos = j["position"].to_numpy()
+    from_end = j.select((pl.len().over(j.columns[0]) - 1 - pl.col("position")).alias("e"))["e"].to_numpy()
+    last2 = from_end < 2
+    middle = (from_end >= 2) & (pos >= 2)
     res |= {
         "estimated_noise_rate": summ.get("estimated_noise_rate"),
         "precision@0.5": round(p, 4),
         "recall@0.5": round(r, 4),
+        "precision@auto": round(pa, 4),
+        "recall@auto": round(ra, 4),
+        "flag_rate_last2": round(float(flagged[last2].mean()), 4),
+        "flag_rate_middle": round(float(flagged[middle].mean()), 4) if middle.any() else None,
+        "true_noise_rate_last2": round(float(y[last2].mean()), 4),
+        "true_noise_rate_middle": round(float(y[middle].mean()), 4) if middle.any() else None,
+        "auc_last2": round(roc_auc(y[last2], ns[last2]), 4),
+        "auc_middle": round(roc_auc(y[middle], ns[middle]), 4) if middle.any() else None,
+        "detector_fit_s": summ["detector"].get("detector_fit_s"),
         "flag_rate_cold": round(float(flagged[cold].mean()), 4) if cold.any() else None,
         "true_noise_rate_cold": round(float(y[cold].mean()), 4) if cold.any() else None,
         "flag_rate_warm": round(float(flagged[~cold].mean()), 4),
@@ -124,10 +147,14 @@ def _score_and_measure(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", default="sample,ml100k-uniform,ml100k-popularity")
+    ap.add_argument(
+        "--datasets",
+        default="sample,ml100k-uniform,ml100k-popularity,ml100k-insert,ml100k_last6to12-uniform",
+    )
     ap.add_argument("--seed", type=int, default=0, help="noise planting and embed seed")
     ap.add_argument("--score-seeds", default="0", help="comma-separated detector seeds, one score run each")
     ap.add_argument("--reuse-embed", action="store_true", help="keep an embedded workdir from an earlier run")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the baseline-semantic scorer (faster)")
     ap.add_argument("--cold-k", type=float, default=ScoreConfig.cold_k, help="cold-item blend constant")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the workdirs here (default: a temp dir)")
     args = ap.parse_args()
@@ -135,7 +162,9 @@ def main() -> None:
     root = args.workdir or Path(tempfile.mkdtemp(prefix="seqclean-quality-"))
     seeds = [int(x) for x in args.score_seeds.split(",")]
     rows = [
-        r for n in args.datasets.split(",") for r in evaluate(n, root, args.seed, seeds, args.cold_k, args.reuse_embed)
+        r
+        for n in args.datasets.split(",")
+        for r in evaluate(n, root, args.seed, seeds, args.cold_k, args.reuse_embed, not args.no_baseline)
     ]
     cols = [
         "auc_noise_score",
@@ -143,12 +172,28 @@ def main() -> None:
         "auc_collab_only_score",
         "auc_semantic_only_score",
         "auc_baseline_semantic",
+        "auc_log_pop",
     ]
-    extra = ["flag_rate_cold", "true_noise_rate_cold"]
+    extra = [
+        "precision@0.5",
+        "recall@0.5",
+        "precision@auto",
+        "recall@auto",
+        "flag_rate_cold",
+        "true_noise_rate_cold",
+        "flag_rate_last2",
+        "flag_rate_middle",
+        "auc_last2",
+        "auc_middle",
+        "detector_fit_s",
+        "score_s",
+    ]
     print("| dataset | score seed | " + " | ".join(c.removeprefix("auc_") for c in cols + extra) + " |")
     print("|---" * (len(cols) + len(extra) + 2) + "|")
     for r in rows:
-        cells = [f"{r[c]:.4f}" if r[c] is not None else "-" for c in cols + extra]
+        cells = [
+            f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) if r[c] is not None else "-" for c in cols + extra
+        ]
         print(f"| {r['dataset']} | {r['score_seed']} | " + " | ".join(cells) + " |")
     print()
     print(json.dumps(rows, indent=1))
