@@ -28,6 +28,7 @@ import polars as pl
 
 from bench.data import ml100k
 from bench.plant_noise import last_interactions, plant_noise
+from seqclean.backbone.train import BackboneConfig
 from seqclean.embed import EmbedConfig, embed
 from seqclean.metrics import precision_recall, roc_auc
 from seqclean.score import ScoreConfig, score
@@ -63,7 +64,14 @@ def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame
 
 
 def evaluate(
-    name: str, root: Path, seed: int, score_seeds: list[int], cold_k: float, reuse: bool = False, baseline: bool = True
+    name: str,
+    root: Path,
+    seed: int,
+    score_seeds: list[int],
+    cold_k: float,
+    reuse: bool = False,
+    baseline: bool = True,
+    threads: int | None = None,
 ) -> list[dict[str, object]]:
     """Embed once, then score with each of `score_seeds` (the detector's own randomness: probe set, fit sample,
     corruptions, initialisation); one result row per score seed."""
@@ -71,7 +79,8 @@ def evaluate(
     wd = root / f"wd-{name}"
     t0 = time.perf_counter()
     if not (reuse and (wd / "manifest.json").exists()):
-        embed(EmbedConfig(interactions=inter, items=items, workdir=wd, text_template=template, seed=seed))
+        bb = BackboneConfig(threads=threads)
+        embed(EmbedConfig(interactions=inter, items=items, workdir=wd, text_template=template, seed=seed, backbone=bb))
     embed_s = time.perf_counter() - t0
     rows = [_score_and_measure(name, wd, labels, keys, s, cold_k) | {"embed_s": round(embed_s, 1)} for s in score_seeds]
     if not baseline:
@@ -154,6 +163,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="noise planting and embed seed")
     ap.add_argument("--score-seeds", default="0", help="comma-separated detector seeds, one score run each")
     ap.add_argument("--reuse-embed", action="store_true", help="keep an embedded workdir from an earlier run")
+    ap.add_argument("--backbone-threads", type=int, default=None, help="torch threads for the backbone training")
     ap.add_argument("--no-baseline", action="store_true", help="skip the baseline-semantic scorer (faster)")
     ap.add_argument("--cold-k", type=float, default=ScoreConfig.cold_k, help="cold-item blend constant")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the workdirs here (default: a temp dir)")
@@ -164,7 +174,9 @@ def main() -> None:
     rows = [
         r
         for n in args.datasets.split(",")
-        for r in evaluate(n, root, args.seed, seeds, args.cold_k, args.reuse_embed, not args.no_baseline)
+        for r in evaluate(
+            n, root, args.seed, seeds, args.cold_k, args.reuse_embed, not args.no_baseline, args.backbone_threads
+        )
     ]
     cols = [
         "auc_noise_score",

@@ -62,7 +62,8 @@ class IadsrOptions:
     cold_k: float = 2.0
     probe_items: int = 256
     members: int = 2
-    epochs: int = 6
+    steps: int = 1500
+    detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
     suggest_min_score: float = 0.1
     seed: int = 0
     device: str = "auto"
@@ -149,7 +150,7 @@ class IadsrScorer:
             held[:] = False
             held[: max(1, n_seg // 5)] = True
         rows_held = held[segs.seg]
-        so = SeqDetectorOptions(seed=o.seed, members=o.members, epochs=o.epochs)
+        so = SeqDetectorOptions(seed=o.seed, members=o.members, steps=o.steps, **o.detector)
         spaces = self.spaces
         align = self.align
 
@@ -173,12 +174,14 @@ class IadsrScorer:
             return c, compute_features(c.iid, c.segs, c_states, spaces, align)
 
         first: dict[str, Any] = {}
+        draws: dict[int, tuple[Corruption, dict[str, np.ndarray]]] = {}
 
         def epoch_data(e: int) -> tuple[np.ndarray, ...]:
-            r = np.random.default_rng([o.seed, 1, e])
-            c, feats = corrupted(~rows_held, r)
-            if e == 0:
-                first.update(feats=feats, label=c.label, spec=fit_input_spec(feats, c.segs, col, count, o.cold_k))
+            d = e % so.corruptions
+            if d not in draws:
+                draws[d] = corrupted(~rows_held, np.random.default_rng([o.seed, 1, d]))
+            c, feats = draws[d]
+            r = np.random.default_rng([o.seed, 3, e])
             keep = (r.random(c.iid.size) >= so.collab_dropout).astype(np.float32)
             x = position_inputs(c.iid, c.segs, feats, first["spec"], col, semantic, align, count, keep)
             win, row_win, row_off = plan_windows(c.segs.length, so.window, so.stride)
@@ -186,7 +189,12 @@ class IadsrScorer:
 
         progress("fit detector", 3, 5)
         t_fit = time.perf_counter()
-        nets, train_info = train_members(epoch_data, n_inputs(col, semantic), so)
+        c0, f0 = draws[0] = corrupted(~rows_held, np.random.default_rng([o.seed, 1, 0]))
+        first.update(feats=f0, label=c0.label, spec=fit_input_spec(f0, c0.segs, col, count, o.cold_k))
+        vc, vf = corrupted(rows_held, np.random.default_rng([o.seed, 4]))
+        x_valid = position_inputs(vc.iid, vc.segs, vf, first["spec"], col, semantic, align, count)
+        valid = (x_valid, plan_windows(vc.segs.length, so.window, so.stride)[0], vc.label)
+        nets, train_info = train_members(epoch_data, n_inputs(col, semantic), so, valid=valid)
         self.seq = SeqDetector(
             spec=first["spec"],
             options=so,
@@ -204,6 +212,7 @@ class IadsrScorer:
         train_f, train_y = first["feats"], first["label"]
         self.collab_head = train_ensemble(stack(train_f, COLLAB_FEATURES), train_y, COLLAB_FEATURES, **kw)
         self.semantic_head = train_ensemble(stack(train_f, SEMANTIC_FEATURES), train_y, SEMANTIC_FEATURES, **kw)
+        draws.clear()
         progress("fit detector", 4, 5)
 
         # held-out: detection quality on fresh corruption, then the real log's noise prior

@@ -69,7 +69,12 @@ class SeqDetectorOptions:
     window: int = 50
     stride: int = 25
     members: int = 2
-    epochs: int = 6
+    steps: int = 1500
+    """Optimiser steps per member: a fixed count (not a time budget), so fits are reproducible; small logs get
+    more passes over their windows, large ones fewer."""
+    corruptions: int = 6
+    """Distinct corruption draws of the training users, cycled over the passes (each pass also redraws the
+    collaborative-gate dropout and the batch order); bounds the cost of re-running the backbone on them."""
     batch: int = 32
     lr: float = 2e-3
     replace_rate: float = 0.12
@@ -407,13 +412,43 @@ def export_onnx_bytes(model: Any, n_in: int) -> bytes:
     return buf.getvalue()
 
 
+def _window_loss(net: Any, x: np.ndarray, win: np.ndarray, ywin: np.ndarray, o: SeqDetectorOptions) -> float:
+    """Mean BCE over the valid positions of all windows (eval mode, no gradient)."""
+    import torch
+
+    net.eval()
+    plen = _pad_length(win[:, 1], o.window)
+    total, count = 0.0, 0.0
+    with torch.no_grad():
+        for pad in np.unique(plen):
+            ids = np.flatnonzero(plen == pad)
+            for b in range(0, ids.size, 256):
+                sel = ids[b : b + 256]
+                xb, mb = gather_windows(x, win[sel], int(pad))
+                mt = torch.from_numpy(mb)
+                logits = net(torch.from_numpy(xb), mt)
+                bce = torch.nn.functional.binary_cross_entropy_with_logits(
+                    logits, torch.from_numpy(ywin[sel, : int(pad)]), reduction="none"
+                )
+                total += float((bce * mt).sum())
+                count += float(mt.sum())
+    return total / max(count, 1.0)
+
+
 def train_members(
     epochs_data: Any,
     n_in: int,
     o: SeqDetectorOptions,
+    valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    patience: int = 3,
 ) -> tuple[list[Any], dict[str, float]]:
-    """Train `o.members` models; `epochs_data(e)` returns (inputs, windows, row_window, row_offset, labels) for
-    epoch e (fresh corruption each epoch, shared by the members so its cost is paid once)."""
+    """Train `o.members` models for `o.steps` steps each; `epochs_data(e)` returns (inputs, windows, row_window,
+    row_offset, labels) for pass e over the training users (shared by the members, so its cost is paid once).
+
+    `valid` = (inputs, windows, labels) of corrupted held-out users: after each pass a member's loss there is
+    measured, its best weights are kept, and it stops after `patience` passes without improvement (the
+    self-supervised task has no real labels, but its own held-out corruptions tell when it starts memorising
+    the training draws)."""
     import torch
 
     threads = torch.get_num_threads()
@@ -428,7 +463,13 @@ def train_members(
             opts.append(torch.optim.AdamW(net.parameters(), lr=o.lr, weight_decay=1e-4))
         last = 0.0
         prep_s = 0.0
-        for e in range(o.epochs):
+        done = [0] * o.members
+        best = [np.inf] * o.members
+        best_state: list[Any] = [None] * o.members
+        stale = [0] * o.members
+        yval = gather_windows(valid[2].astype(np.float32)[:, None], valid[1], o.window)[0][..., 0] if valid else None
+        e = 0
+        while min(done) < o.steps:
             tp = time.perf_counter()
             x, win, row_win, row_off, y = epochs_data(e)
             prep_s += time.perf_counter() - tp
@@ -437,12 +478,17 @@ def train_members(
             rng = np.random.default_rng(o.seed * 7919 + e)
             plen = _pad_length(win[:, 1], o.window)
             for m, (net, opt) in enumerate(zip(nets, opts, strict=True)):
+                if done[m] >= o.steps:
+                    continue
                 net.train()
                 order = rng.permutation(win.shape[0])
                 order = order[np.argsort(plen[order], kind="stable")]  # similar lengths together: less padding
                 batches = [order[i : i + o.batch] for i in range(0, order.size, o.batch)]
                 total, count = 0.0, 0.0
                 for bi in rng.permutation(len(batches)):
+                    if done[m] >= o.steps:
+                        break
+                    done[m] += 1
                     sel = batches[bi]
                     pad = int(plen[sel].max())
                     xb, mb = gather_windows(x, win[sel], pad)
@@ -459,12 +505,27 @@ def train_members(
                     count += float(mt.sum())
                 if m == 0:
                     last = total / max(count, 1.0)
+                if valid is not None and yval is not None:
+                    vl = _window_loss(net, valid[0], valid[1], yval, o)
+                    if vl < best[m] - 1e-4:
+                        best[m], stale[m] = vl, 0
+                        best_state[m] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                    else:
+                        stale[m] += 1
+                        if stale[m] >= patience:
+                            done[m] = o.steps  # stop this member
+            e += 1
+        for net, state in zip(nets, best_state, strict=True):
+            if state is not None:
+                net.load_state_dict(state)
         for net in nets:
             net.eval()
         return nets, {
             "train_loss": round(last, 5),
             "train_s": round(time.perf_counter() - t0 - prep_s, 1),
             "prep_s": round(prep_s, 1),
+            "passes": e,
+            "valid_loss": round(float(np.mean(best)), 5) if valid is not None else -1.0,
         }
     finally:
         torch.set_num_threads(threads)
