@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from seqclean.align import Alignment, fit_alignment
-from seqclean.detector import Calibration, MLPEnsemble, fit_calibration, train_ensemble
+from seqclean.detector import Calibration, Detector, MLPEnsemble, fit_calibration, train_ensemble
 from seqclean.errors import MissingInputError
 from seqclean.features import (
     COLD_FEATURES,
@@ -63,6 +63,8 @@ class IadsrOptions:
     probe_items: int = 256
     members: int = 2
     steps: int = 1500
+    mlp_weight: float = 0.5
+    """Share of the per-interaction MLP detector (features only) in the raw score; the rest is the sequence model."""
     detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
     suggest_min_score: float = 0.1
     seed: int = 0
@@ -81,6 +83,14 @@ def sequences_of(frame: pl.DataFrame) -> tuple[np.ndarray, Segments, list[np.nda
 def _from_end(segs: Segments) -> np.ndarray:
     """0 for a user's last row, 1 for the second last, ..."""
     return segs.length[segs.seg] - 1 - segs.position
+
+
+END_GROUPS = 3
+
+
+def _end_group(segs: Segments) -> np.ndarray:
+    """0 = a user's last row, 1 = second last, 2 = any other (one-row users count as last)."""
+    return np.minimum(_from_end(segs), END_GROUPS - 1)
 
 
 def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
@@ -105,6 +115,8 @@ class IadsrScorer:
     align: Alignment | None = None
     seq: SeqDetector | None = None
     calibration: Calibration | None = None
+    mlp: Detector | None = None
+    group_calibration: list[Calibration] = field(default_factory=list)
     collab_head: MLPEnsemble | None = None
     semantic_head: MLPEnsemble | None = None
     fit_report: dict[str, Any] = field(default_factory=dict)
@@ -211,6 +223,12 @@ class IadsrScorer:
         kw = {"members": 3, "epochs": 3, "seed": o.seed}
         train_f, train_y = first["feats"], first["label"]
         self.collab_head = train_ensemble(stack(train_f, COLLAB_FEATURES), train_y, COLLAB_FEATURES, **kw)
+        if o.mlp_weight > 0:  # the per-interaction MLP heads (full + cold, blended by w), averaged in
+            self.mlp = Detector(
+                full=train_ensemble(stack(train_f, FULL_FEATURES), train_y, FULL_FEATURES, **kw),
+                cold=train_ensemble(stack(train_f, COLD_FEATURES), train_y, COLD_FEATURES, **kw),
+                cold_k=o.cold_k,
+            )
         self.semantic_head = train_ensemble(stack(train_f, SEMANTIC_FEATURES), train_y, SEMANTIC_FEATURES, **kw)
         draws.clear()
         progress("fit detector", 4, 5)
@@ -223,6 +241,18 @@ class IadsrScorer:
         real_f = compute_features(real_iid, real_segs, states[rows_held], self.spaces, self.align)
         p_real = self._raw(real_iid, real_segs, real_f)[0]
         self.calibration = fit_calibration(p_real, p_held[hc.label])
+        # per position-from-end group (last, second last, the rest): the right-hand context is missing at the
+        # end, so raw outputs there are distributed differently for clean rows too; each group's posterior is
+        # read from its own real vs corrupted distributions, so missing evidence does not read as noise
+        g_real, g_held = _end_group(real_segs), _end_group(hc.segs)
+        self.group_calibration = []
+        for g in range(END_GROUPS):
+            pr, pc = p_real[g_real == g], p_held[hc.label & (g_held == g)]
+            if pr.size >= 100 and pc.size >= 20:
+                bins = int(np.clip(min(pr.size, 4 * pc.size) // 50, 5, 40))
+                self.group_calibration.append(fit_calibration(pr, pc, bins=bins))
+            else:
+                self.group_calibration.append(self.calibration)
         held_pos = _from_end(hc.segs)
         last2 = held_pos < 2
         self.fit_report = {
@@ -231,6 +261,7 @@ class IadsrScorer:
             "detector": "sequence transformer (seqclean/seqdetector.py)",
             "corruption_rate": round(float(first["label"].mean()), 6),
             "estimated_noise_rate": round(self.calibration.prior, 6),
+            "estimated_noise_rate_by_end_group": [round(c.prior, 6) for c in self.group_calibration],
             "heldout_corruption_auc": round(roc_auc(hc.label, p_held), 6),
             "heldout_corruption_auc_last_two": round(roc_auc(hc.label[last2], p_held[last2]), 6),
             "heldout_corruption_ece": round(_ece(p_held, hc.label.astype(float)), 6),
@@ -248,6 +279,17 @@ class IadsrScorer:
         }
         progress("fit detector", 5, 5)
 
+    def _calibrate(self, p: np.ndarray, segs: Segments) -> np.ndarray:
+        assert self.calibration is not None
+        if not self.group_calibration:
+            return self.calibration(p)
+        g = _end_group(segs)
+        out = np.empty_like(p, dtype=np.float64)
+        for k, cal in enumerate(self.group_calibration):
+            m = g == k
+            out[m] = cal(p[m])
+        return out
+
     def _raw(
         self, iid: np.ndarray, segs: Segments, feats: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -256,7 +298,14 @@ class IadsrScorer:
         sp = self.spaces
         x = position_inputs(iid, segs, feats, self.seq.spec, sp.col, sp.sem, self.align, sp.count)
         probs = self.seq.member_probs(x, segs)
-        return probs.mean(axis=0), probs.std(axis=0), collab_weight(sp.count[iid], self.seq.spec.cold_k)
+        w = collab_weight(sp.count[iid], self.seq.spec.cold_k)
+        if self.mlp is None:
+            return probs.mean(axis=0), probs.std(axis=0), w
+        feats = dict(feats, _count=sp.count[iid].astype(np.float32))
+        p_mlp = self.mlp.raw(feats, feats["_count"])[0]
+        a = self.options.mlp_weight
+        allp = np.concatenate([probs, p_mlp[None]], axis=0)
+        return (1 - a) * probs.mean(axis=0) + a * p_mlp, allp.std(axis=0), w
 
     def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
         """noise_score, uncertainty, a replacement suggestion and the component columns for one chunk."""
@@ -268,7 +317,7 @@ class IadsrScorer:
         p, std, w = self._raw(iid, segs, feats)
         evidence = np.clip((segs.length[segs.seg] - 1) / 4.0, 0.0, 1.0)  # >= 5 interactions = full evidence
         out: dict[str, np.ndarray] = {
-            "noise_score": np.clip(self.calibration(p), 0.0, 1.0),
+            "noise_score": np.clip(self._calibrate(p, segs), 0.0, 1.0),
             "uncertainty": (1.0 - evidence * (1.0 - np.clip(2.0 * std, 0.0, 1.0))).astype(np.float32),
             "collab_weight": w.astype(np.float32),
         }

@@ -175,3 +175,26 @@ def test_last_two_positions_are_not_flagged_more_than_the_middle(
     r_last, r_mid = flagged[last2].mean(), flagged[middle].mean()
     assert r_mid > 0.0
     assert r_last <= 1.5 * r_mid, (r_last, r_mid)
+
+
+def test_summary_reports_flag_rates_by_position_and_length() -> None:
+    from seqclean.report import SummaryAccumulator
+
+    acc = SummaryAccumulator()
+    segs = _segs([1, 4, 12])  # streamed in two chunks of whole users
+    score = np.linspace(0.0, 1.0, segs.seg.size)
+    for users in ([0, 1], [2]):
+        m = np.isin(segs.seg, users)
+        from_end = (segs.length[segs.seg] - 1 - segs.position)[m]
+        acc.update(score[m], score[m] > 0.5, np.zeros(m.sum(), bool), from_end, segs.length[segs.seg][m])
+    out = acc.finalize()
+    pos = {r["position"]: r for r in out["by_position_from_end"]}
+    assert [r["position"] for r in out["by_position_from_end"]] == ["last", "second_last", "third_last", "rest"]
+    assert pos["last"]["interactions"] == 3 and pos["rest"]["interactions"] == 17 - 3 - 2 - 2
+    last_rows = np.array([0, 4, 16])
+    assert pos["last"]["flagged"] == int((score[last_rows] > 0.5).sum())
+    assert pos["last"]["mean_noise_score"] == round(float(score[last_rows].mean()), 6)
+    by_len = {r["bucket"]: r for r in out["by_sequence_length"]}
+    assert by_len["1-5"]["interactions"] == 5 and by_len["11-20"]["interactions"] == 12
+    assert by_len["51+"]["interactions"] == 0 and by_len["51+"]["flag_rate"] is None
+    assert sum(r["flagged"] for r in out["by_sequence_length"]) == out["flagged"]
