@@ -63,7 +63,7 @@ class IadsrOptions:
     probe_items: int = 256
     members: int = 2
     steps: int = 1500
-    mlp_weight: float = 0.5
+    mlp_weight: float = 0.0
     """Share of the per-interaction MLP detector (features only) in the raw score; the rest is the sequence model."""
     detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
     suggest_min_score: float = 0.1

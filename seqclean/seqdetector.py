@@ -78,9 +78,9 @@ class SeqDetectorOptions:
     batch: int = 32
     lr: float = 2e-3
     replace_rate: float = 0.12
-    insert_rate: float = 0.04
+    insert_rate: float = 0.0
     collab_dropout: float = 0.25
-    mix: tuple[float, float, float, float] = (0.35, 0.35, 0.15, 0.15)
+    mix: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
     """Replacement kinds: uniform, popularity-sampled, backbone-plausible, text-plausible."""
     seed: int = 0
 
@@ -109,7 +109,7 @@ def corrupt_sequences(
     prev_state: np.ndarray,
     replace_rate: float,
     insert_rate: float,
-    mix: tuple[float, float, float, float] = (0.35, 0.35, 0.15, 0.15),
+    mix: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0),
     candidates: int = 64,
 ) -> Corruption:
     """Replace a `replace_rate` share of positions and insert bursts worth `insert_rate` of the rows.

@@ -50,6 +50,7 @@ def test_corruption_labels_are_exactly_the_changed_rows() -> None:
         prev_state=shift_back(states, segs),
         replace_rate=0.3,
         insert_rate=0.2,
+        mix=(0.35, 0.35, 0.15, 0.15),
     )
     orig = c.origin >= 0
     assert (c.origin[orig] == np.arange(iid.size)).all()  # original rows kept, in order, each once
