@@ -97,7 +97,8 @@ def _score_and_measure(
     name: str, wd: Path, labels: pl.DataFrame, keys: list[str], seed: int, cold_k: float
 ) -> dict[str, object]:
     t1 = time.perf_counter()
-    summ = score(ScoreConfig(workdir=wd, seed=seed, cold_k=cold_k)).summary
+    result = score(ScoreConfig(workdir=wd, seed=seed, cold_k=cold_k))
+    summ = result.summary
     t2 = time.perf_counter()
     s = pl.read_parquet(wd / "scores.parquet")
     j = s.join(labels.select(*keys, "is_noise"), on=keys, how="inner")
@@ -143,7 +144,7 @@ def _score_and_measure(
         "true_noise_rate_middle": round(float(y[middle].mean()), 4) if middle.any() else None,
         "auc_last2": round(roc_auc(y[last2], ns[last2]), 4),
         "auc_middle": round(roc_auc(y[middle], ns[middle]), 4) if middle.any() else None,
-        "detector_fit_s": summ["detector"].get("detector_fit_s"),
+        "detector_fit_s": result.timing.get("detector_fit_s"),
         "flag_rate_cold": round(float(flagged[cold].mean()), 4) if cold.any() else None,
         "true_noise_rate_cold": round(float(y[cold].mean()), 4) if cold.any() else None,
         "flag_rate_warm": round(float(flagged[~cold].mean()), 4),

@@ -9,7 +9,7 @@ report accumulators.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -130,6 +130,7 @@ class ScoreResult:
     n_interactions: int
     n_flagged: int
     summary: dict[str, Any]
+    timing: dict[str, Any] = field(default_factory=dict)  # the scorer's fit times (not in summary.json)
 
 
 def load_context(wd: Workdir, cold_max: int, threshold: float) -> tuple[Context, pl.DataFrame]:
@@ -229,7 +230,8 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
         "seed": cfg.seed,
     }
     wd.write_manifest(manifest)
-    return ScoreResult(n_interactions=summ["interactions"], n_flagged=summ["flagged"], summary=summ)
+    timing = dict(getattr(scorer, "timing", {}))
+    return ScoreResult(n_interactions=summ["interactions"], n_flagged=summ["flagged"], summary=summ, timing=timing)
 
 
 def _score_frame(frame: pl.DataFrame, scorer: Scorer, ctx: Context, cols: dict[str, Any]) -> pl.DataFrame:
