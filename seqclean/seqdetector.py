@@ -563,7 +563,7 @@ class SeqDetector:
             self.provider = self._session.get_providers()[0]
         return self._session
 
-    def member_probs(self, x: np.ndarray, segs: Segments, batch: int = 256) -> np.ndarray:
+    def member_probs(self, x: np.ndarray, segs: Segments, batch: int = 64) -> np.ndarray:
         """(members, rows) P(replaced or inserted) at the training corruption rate."""
         win, row_win, row_off = plan_windows(segs.length, self.options.window, self.options.stride)
         out = np.zeros((self.options.members, win.shape[0], self.options.window), np.float32)
@@ -576,7 +576,10 @@ class SeqDetector:
             for b in range(0, ids.size, batch):
                 sel = ids[b : b + batch]
                 xb, mb = gather_windows(x, win[sel], int(pad))
-                out[:, sel, :pad] = sess.run(None, {"x": xb, "mask": mb})[0]
+                if sel.size < batch:  # always full batches: a window's result then never depends on the chunk
+                    xb = np.concatenate([xb, np.zeros((batch - sel.size, *xb.shape[1:]), np.float32)])
+                    mb = np.concatenate([mb, np.ones((batch - sel.size, mb.shape[1]), np.float32)])
+                out[:, sel, :pad] = sess.run(None, {"x": xb, "mask": mb})[0][:, : sel.size]
         logits = out[:, row_win, row_off]
         return (1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))).astype(np.float32)
 
