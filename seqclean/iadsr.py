@@ -265,7 +265,6 @@ class IadsrScorer:
             "detector": "sequence transformer (seqclean/seqdetector.py)",
             "corruption_rate": round(float(first["label"].mean()), 6),
             "estimated_noise_rate": round(self.calibration.prior, 6),
-
             "heldout_corruption_auc": round(roc_auc(hc.label, p_held), 6),
             "heldout_corruption_auc_last_two": round(roc_auc(hc.label[last2], p_held[last2]), 6),
             "heldout_corruption_ece": round(_ece(p_held, hc.label.astype(float)), 6),
