@@ -14,7 +14,7 @@ Sequence order: by timestamp; ties are broken by the row's position in the input
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import polars as pl
 
 from seqclean import __version__
 from seqclean.backbone.train import BackboneConfig
+from seqclean.checks import input_checks, refuse_duplicates, validate_duplicates_mode, warnings_for
 from seqclean.encoder import DEFAULT_MODEL, PRECISIONS, load_encoder, model_id, resolve_model_dir
 from seqclean.errors import InputDataError, UsageError
 from seqclean.io import (
@@ -38,6 +39,7 @@ from seqclean.io import (
 )
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.runtime import providers_for
+from seqclean.stages import fingerprint, is_complete, kill_point, locked, stage_record
 from seqclean.text import default_template, template_fields, text_expr, text_hash
 
 SEQUENCES = "sequences.parquet"
@@ -65,6 +67,8 @@ class EmbedConfig:
     precision: str = "fp32"  # text encoder graph: fp32, int8 (dynamic quantisation) or fp16 (GPU)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     collab_embeddings: Path | None = None
+    duplicates: str = "drop"  # exact (user, item, time) repeats: drop, keep (scored once either way) or error
+    rerun: bool = False  # recompute even when the workdir holds complete outputs for these inputs and options
 
     @property
     def template(self) -> str:
@@ -79,19 +83,106 @@ class EmbedResult:
     n_encoded: int
     n_cached: int
     provider: str | None = None  # ONNX Runtime provider that encoded items; None when all came from the cache
+    reused: list[str] = field(default_factory=list)  # stages taken from the workdir as they were
+    warnings: list[str] = field(default_factory=list)  # one line per suspicious-input check that fired
 
 
 def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
-    """Run the embed stage end to end (see the module docstring for what it writes)."""
+    """Run the embed stage end to end (see the module docstring for what it writes).
+
+    Two stages, each reused when the workdir already holds its complete outputs for the same inputs
+    and options (`seqclean.stages`): `embed` (sequences, catalogue, semantic vectors) and `backbone`.
+    """
     providers_for(cfg.device)  # a bad --device, or cuda without a CUDA provider, fails before any work
     if cfg.precision not in PRECISIONS:
         raise UsageError(f"--precision {cfg.precision}: choose one of {', '.join(PRECISIONS)}")
+    validate_duplicates_mode(cfg.duplicates)
     wd = Workdir(cfg.workdir)
+    for p, what in ((cfg.interactions, "interactions"), (cfg.items, "items")):
+        scan_table(p, what=what)  # a missing or unreadable input fails before the workdir is created
+    with locked(wd.path):
+        return _embed_locked(cfg, wd, progress)
+
+
+def embed_fingerprint(cfg: EmbedConfig) -> str:
+    """What the `embed` stage's outputs depend on (not threads or batch size: they do not change them)."""
+    inputs = {
+        "interactions": file_fingerprint(cfg.interactions),
+        "items": file_fingerprint(cfg.items),
+        "model": _model_id(cfg),
+    }
+    options = {
+        "columns": [cfg.user_col, cfg.item_col, cfg.time_col, cfg.text_cols],
+        "template": cfg.template,
+        "device": cfg.device,
+        "precision": cfg.precision,
+        "duplicates": cfg.duplicates,
+    }
+    return fingerprint("embed", inputs, options)
+
+
+def backbone_fingerprint(cfg: EmbedConfig, embed_fp: str) -> str:
+    """The backbone depends on the sequences (the embed stage) and its own options, or the BYO file."""
+    byo = file_fingerprint(cfg.collab_embeddings) if cfg.collab_embeddings is not None else None
+    return fingerprint("backbone", {"embed": embed_fp, "collab_embeddings": byo}, asdict(cfg.backbone))
+
+
+def _read_manifest_or_none(wd: Workdir) -> dict[str, Any] | None:
+    try:
+        return wd.read_manifest() if wd.file("manifest.json").exists() else None
+    except InputDataError:
+        return None
+
+
+def _embed_locked(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> EmbedResult:
+    old = _read_manifest_or_none(wd) or {}
+    stages = old.get("stages") or {}
+    efp = embed_fingerprint(cfg)
+    reused: list[str] = []
+    n_encoded, n_cached, provider = 0, 0, None
+    if not cfg.rerun and is_complete(wd.path, stages.get("embed"), efp):
+        manifest = old
+        reused.append("embed")
+    else:
+        manifest, n_encoded, n_cached, provider = _embed_stage(cfg, wd, efp, old, progress)
+    kill_point("embed")
+
+    bfp = backbone_fingerprint(cfg, efp)
+    done = manifest.get("stages", {}).get("backbone")
+    if not cfg.rerun and "backbone" in manifest and is_complete(wd.path, done, bfp):
+        reused.append("backbone")
+    else:
+        manifest.pop("score", None)
+        manifest["stages"].pop("score", None)
+        info = _backbone(cfg, wd, progress)
+        files = [wd.file(f) for f in info["files"].values()] + [wd.file("backbone/config.json")]
+        manifest["backbone"] = info
+        manifest["stages"]["backbone"] = stage_record(wd.path, bfp, [f for f in files if f.is_file()])
+        wd.write_manifest(manifest)
+    kill_point("backbone")
+
+    checks = manifest.get("input_checks", {})
+    return EmbedResult(
+        n_users=manifest["embed"]["n_users"],
+        n_items=manifest["embed"]["n_items"],
+        n_interactions=manifest["embed"]["n_interactions"],
+        n_encoded=n_encoded,
+        n_cached=n_cached if "embed" not in reused else manifest["embed"]["n_items"],
+        provider=provider,
+        reused=reused,
+        warnings=warnings_for(checks, cfg.interactions, cfg.items, cfg.duplicates),
+    )
+
+
+def _embed_stage(
+    cfg: EmbedConfig, wd: Workdir, efp: str, old: dict[str, Any], progress: ProgressFn
+) -> tuple[dict[str, Any], int, int, str | None]:
+    """Validate, build sequences and the catalogue, embed the text; write the manifest without `score`."""
     log = _scan_log(cfg)
     items = _scan_items(cfg, log.collect_schema()[cfg.item_col])
 
     catalogue = _catalogue(cfg, items)
-    seq = _sequences(cfg, log, catalogue)
+    seq, n_dup = _sequences(cfg, log, catalogue)
     n_inter = seq.height
     counts = seq.group_by("iid").agg(pl.len().alias("n_interactions"))
     catalogue = (
@@ -99,8 +190,9 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
         .with_columns(pl.col("n_interactions").fill_null(0).cast(pl.Int64))
         .sort("iid")
     )
-    wd.path.mkdir(parents=True, exist_ok=True)
+    checks = input_checks(seq, catalogue, cfg.time_col, n_dup)
     write_parquet(seq, wd.file(SEQUENCES))
+    kill_point("sequences")
 
     vectors, n_encoded, n_cached, provider = _semantic_vectors(cfg, wd, catalogue, progress)
     write_parquet(catalogue, wd.file(ITEMS))
@@ -110,8 +202,6 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
         ),
         wd.file(SEMANTIC),
     )
-    backbone_info = _backbone(cfg, wd, progress)
-
     manifest: dict[str, Any] = {
         "seqclean_version": __version__,
         "inputs": {
@@ -130,24 +220,23 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
             "n_users": int(seq["uid"].n_unique()),
             "n_items": catalogue.height,
             "n_interactions": n_inter,
+            "n_input_rows": n_inter + n_dup,
+            "duplicates": cfg.duplicates,
             "semantic_dim": int(vectors.shape[1]),
             "semantic_model_id": _model_id(cfg),
             "precision": cfg.precision,
-            "provider": provider,
-            "n_encoded": n_encoded,
-            "n_cached": n_cached,
         },
-        "backbone": backbone_info,
+        "input_checks": checks,
+        "stages": {
+            "embed": stage_record(wd.path, efp, [wd.file(SEQUENCES), wd.file(ITEMS), wd.file(SEMANTIC)]),
+        },
     }
+    # a backbone trained on exactly these sequences stays usable: keep its section and record
+    if "backbone" in old and "backbone" in (old.get("stages") or {}):
+        manifest["backbone"] = old["backbone"]
+        manifest["stages"]["backbone"] = old["stages"]["backbone"]
     wd.write_manifest(manifest)
-    return EmbedResult(
-        n_users=manifest["embed"]["n_users"],
-        n_items=catalogue.height,
-        n_interactions=n_inter,
-        n_encoded=n_encoded,
-        n_cached=n_cached,
-        provider=provider,
-    )
+    return manifest, n_encoded, n_cached, provider
 
 
 def _backbone(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> dict[str, Any]:
@@ -226,10 +315,20 @@ def _catalogue(cfg: EmbedConfig, items: pl.LazyFrame) -> pl.DataFrame:
     return cat.select("iid", cfg.item_col, "text", "text_hash")
 
 
-def _sequences(cfg: EmbedConfig, log: pl.LazyFrame, catalogue: pl.DataFrame) -> pl.DataFrame:
-    """One row per interaction, sorted by (uid, timestamp, row_index), with its position."""
+def _sequences(cfg: EmbedConfig, log: pl.LazyFrame, catalogue: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """One row per distinct interaction, sorted by (uid, timestamp, row_index), with its position, and
+    the number of exact duplicates left out (each (user, item, time) is scored once, at its first row,
+    so logging repeats cannot inflate the noise estimate)."""
     u, i, t = cfg.user_col, cfg.item_col, cfg.time_col
-    base = log.with_row_index(ROW_INDEX).select(ROW_INDEX, u, i, t)
+    full = log.with_row_index(ROW_INDEX).select(ROW_INDEX, u, i, t)
+    with input_errors(cfg.interactions):
+        n_rows = int(full.select(pl.len()).collect().item())
+        base = full.unique(subset=[u, i, t], keep="first", maintain_order=True)
+        n_unique = int(base.select(pl.len()).collect().item())
+    n_dup = n_rows - n_unique
+    if n_dup and cfg.duplicates == "error":
+        first = full.filter(pl.struct(u, i, t).is_duplicated()).head(1).collect()
+        refuse_duplicates(cfg.interactions, n_dup, (first[u][0], first[i][0], first[t][0]), (u, i, t))
     users = base.select(u).unique().sort(u).with_row_index("uid").with_columns(pl.col("uid").cast(pl.Int32))
     with input_errors(cfg.interactions):
         seq = (
@@ -247,7 +346,7 @@ def _sequences(cfg: EmbedConfig, log: pl.LazyFrame, catalogue: pl.DataFrame) -> 
             f"{cfg.interactions}: {unknown.height} interactions have item ids missing from {cfg.items} "
             f"(column '{i}', e.g. {ex}); add those items with their text, or drop them from the log"
         )
-    return seq
+    return seq, n_dup
 
 
 def _model_id(cfg: EmbedConfig) -> str:

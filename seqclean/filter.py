@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,8 @@ import numpy as np
 import polars as pl
 
 from seqclean.decide import DROP, FALLBACKS, GUARDS, KEEP, MODES, NO_CUT, REPLACE, Policy, decide, otsu_threshold
-from seqclean.errors import InputDataError, UsageError
+from seqclean.errors import InputDataError, MissingInputError, UsageError
+from seqclean.gate import require_reliable
 from seqclean.io import (
     ROW_INDEX,
     Workdir,
@@ -42,6 +43,17 @@ from seqclean.io import (
 )
 from seqclean.score import SCORES
 from seqclean.score import SUMMARY as SCORE_SUMMARY
+from seqclean.stages import (
+    SUCCESS,
+    fingerprint,
+    is_complete,
+    kill_point,
+    locked,
+    read_success,
+    reject_file,
+    stage_record,
+    write_success,
+)
 
 CLEANED = "cleaned.parquet"
 REMOVED = "removed.parquet"
@@ -73,6 +85,8 @@ class FilterConfig:
     fmt: str = "parquet"
     dataset_name: str = "cleaned"
     chunk_rows: int = 1_000_000
+    force: bool = False  # filter even when `score` judged the result unreliable (seqclean.gate)
+    rerun: bool = False  # recompute even when OUT holds complete outputs (OUT/_SUCCESS) for these inputs and options
 
 
 @dataclass
@@ -81,6 +95,7 @@ class FilterResult:
     n_removed: int
     n_replaced: int
     summary: dict[str, Any]
+    reused: bool = False  # OUT already held complete outputs for these inputs and options
 
 
 def parse_threshold(text: str) -> float | str | None:
@@ -148,16 +163,59 @@ def _validate(cfg: FilterConfig) -> None:
 
 
 def filter_log(cfg: FilterConfig) -> FilterResult:
-    """Write the cleaned log, the audit of every change and the summary (see the module docstring)."""
+    """Write the cleaned log, the audit of every change and the summary (see the module docstring).
+
+    Refuses (exit 7, nothing written) when `score` judged the scores unreliable, unless `force`.
+    Reuses OUT as it is when `OUT/_SUCCESS` records complete outputs for the same inputs and options.
+    """
     _validate(cfg)
     wd = Workdir(cfg.workdir)
+    reject_file(wd.path, "--workdir")
+    reject_file(cfg.out, "--out")
+    wd.read_manifest()
+    with locked(wd.path), locked(cfg.out, "--out"):
+        return _filter_locked(cfg, wd)
+
+
+def filter_fingerprint(cfg: FilterConfig, manifest: dict[str, Any]) -> str:
+    """Outputs depend on the scores (the score stage), the input files and every option but the paths."""
+    options = {k: v for k, v in asdict(cfg).items() if k not in {"workdir", "out", "rerun", "chunk_rows"}}
+    upstream = {
+        "score": ((manifest.get("stages") or {}).get("score") or {}).get("fingerprint"),
+        "inputs": manifest.get("inputs"),
+    }
+    return fingerprint("filter", upstream, options)
+
+
+def _filter_locked(cfg: FilterConfig, wd: Workdir) -> FilterResult:
     manifest = wd.read_manifest()
     scores_path = wd.require(SCORES, "score")
+    if "score" not in manifest:
+        raise MissingInputError(f"{wd.path}: the scores are not complete; run `seqclean score --workdir {wd.path}`")
     cols = manifest["columns"]
     user, item, time = cols["user"], cols["item"], cols["time"]
     src = manifest["inputs"]["interactions"]
     input_path = Path(src["path"])
     check_unchanged(src["fingerprint"], input_path, "interactions")
+    score_summary_path = wd.require(SCORE_SUMMARY, "score")
+    try:
+        score_summary = json.loads(score_summary_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{score_summary_path}: unreadable ({exc}); rerun `seqclean score`") from exc
+    reliable = require_reliable(score_summary, score_summary_path, cfg.force)
+
+    ffp = filter_fingerprint(cfg, manifest)
+    done = read_success(cfg.out)
+    if not cfg.rerun and done and is_complete(cfg.out, done.get("stage"), ffp):
+        summ = done["summary"]
+        return FilterResult(
+            n_input=summ["input_interactions"],
+            n_removed=summ["removed"],
+            n_replaced=summ["replaced"],
+            summary=summ,
+            reused=True,
+        )
+    (cfg.out / SUCCESS).unlink(missing_ok=True)  # OUT is about to change: it is no longer a finished run
 
     scores = pl.scan_parquet(scores_path)
     with input_errors(scores_path):
@@ -176,9 +234,12 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
         notes.append("uncertainty guard skipped: the scores have no 'uncertainty' column")
 
     n_scored = int(scores.select(pl.len()).collect().item())
-    n_input = int(manifest["embed"]["n_interactions"])
-    if n_scored != n_input:
-        raise InputDataError(f"{scores_path}: {n_scored} scored rows but the log has {n_input}; rerun `seqclean score`")
+    n_distinct = int(manifest["embed"]["n_interactions"])
+    n_input = int(manifest["embed"].get("n_input_rows", n_distinct))
+    if n_scored != n_distinct:
+        raise InputDataError(
+            f"{scores_path}: {n_scored} scored rows but the log has {n_distinct}; rerun `seqclean score`"
+        )
     threshold, top, rule, rule_info = _resolve_rule(cfg, wd, scores, n_scored)
     policy = Policy(
         threshold=threshold,
@@ -208,11 +269,18 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
             guards[k] += int(v)
         n_candidates += int((d["guard"].is_not_null() | (d["decision"] != KEEP)).sum())
         changed.append(d.filter(pl.col("decision") != KEEP))
-    changes = _changes_frame(changed, read_cols, schema, item)
-
     log = scan_table(input_path, what="interactions")
     log_cols = log.collect_schema()
     indexed = log.with_row_index(ROW_INDEX)
+    dup_mode = manifest["embed"].get("duplicates", "drop")
+    if n_input > n_distinct:
+        changed.append(_duplicate_changes(indexed, changed, (user, item, time), dup_mode))
+        n_dup_changed = changed[-1].height
+        counts[DROP] += int((changed[-1]["decision"] == DROP).sum())
+        counts[REPLACE] += int((changed[-1]["decision"] == REPLACE).sum())
+    else:
+        n_dup_changed = 0
+    changes = _changes_frame(changed, read_cols, schema, item)
     drops = changes.filter(pl.col("decision") == DROP).select(ROW_INDEX).lazy()
     cleaned = indexed.join(drops, on=ROW_INDEX, how="anti", maintain_order="left")
     out = cfg.out
@@ -223,6 +291,7 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
                 pl.coalesce(pl.col("_s").cast(log_cols[item]), pl.col(item)).alias(item)
             )
             write_parquet(cleaned.select(log_cols.names()), out / CLEANED)
+            kill_point("filter-cleaned")
             audit = changes.select(
                 ROW_INDEX,
                 user,
@@ -238,6 +307,7 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
             write_parquet(audit, out / CHANGES)
         else:
             write_parquet(cleaned.select(log_cols.names()), out / CLEANED)
+            kill_point("filter-cleaned")
             extra = changes.select(ROW_INDEX, "noise_score", "uncertainty", "reason").lazy()
             removed = indexed.join(extra, on=ROW_INDEX, how="inner", maintain_order="left")
             write_parquet(
@@ -265,6 +335,14 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
             "keep_last": cfg.keep_last,
         },
         "scorer": manifest.get("score", {}).get("scorer"),
+        "reliable": reliable,
+        "forced": bool(cfg.force and not reliable),
+        "unreliable_reasons": score_summary.get("unreliable_reasons", []),
+        "duplicates": {
+            "mode": dup_mode,
+            "rows": n_input - n_distinct,
+            "changed": n_dup_changed,
+        },
         "notes": notes,
         "outputs": [CLEANED, CHANGES if cfg.mode == "replace" else REMOVED],
     }
@@ -273,7 +351,46 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
     if cfg.fmt == "recbole":
         summary["outputs"] += _write_recbole(cfg, manifest, out / CLEANED, log_cols)
     write_json(summary, out / FILTER_SUMMARY)
+    written = [out / f for f in [*summary["outputs"], FILTER_SUMMARY]]
+    kill_point("filter-summary")
+    write_success(out, stage_record(out, ffp, written), summary)  # last: OUT is complete
     return FilterResult(n_input=n_input, n_removed=counts[DROP], n_replaced=counts[REPLACE], summary=summary)
+
+
+def _duplicate_changes(
+    indexed: pl.LazyFrame, changed: list[pl.DataFrame], cols: tuple[str, str, str], mode: str
+) -> pl.DataFrame:
+    """Rows for the exact repeats of an earlier (user, item, time) row, which were not scored.
+
+    `drop`: every repeat is dropped (a logging fault, not a user signal). `keep`: a repeat follows its
+    first row: dropped or replaced with it, otherwise kept (no row here).
+    """
+    u, i, t = cols
+    dups = (
+        indexed.select(ROW_INDEX, u, i, t)
+        .with_columns(pl.col(ROW_INDEX).min().over([u, i, t]).alias("_first"))
+        .filter(pl.col(ROW_INDEX) != pl.col("_first"))
+        .collect()
+    )
+    if mode == "drop":
+        return dups.select(
+            ROW_INDEX,
+            u,
+            i,
+            t,
+            pl.lit(DROP).alias("decision"),
+            pl.format("exact duplicate of row {} (--duplicates drop)", "_first").alias("reason"),
+        )
+    firsts = [c for c in changed if c.height]
+    if not firsts:
+        return dups.head(0).select(ROW_INDEX, u, i, t)
+    base = pl.concat(firsts, how="diagonal_relaxed").drop(u, i, t, "position", strict=False)
+    base = base.rename({ROW_INDEX: "_first"})
+    return (
+        dups.join(base, on="_first", how="inner")
+        .with_columns(pl.format("same as row {}, its exact duplicate: {}", "_first", "reason").alias("reason"))
+        .drop("_first")
+    )
 
 
 def _resolve_rule(
