@@ -54,8 +54,10 @@ def self_check(
         ok = not _bad(value) and float(value) >= floor
         checks.append({"check": name, "value": None if _bad(value) else value, "floor": floor, "passed": ok})
         if not ok:
-            shown = "not measurable (too little data)" if _bad(value) else f"{float(value):.4g}"
-            reasons.append(f"{what} is {shown}, below the floor {floor:g}")
+            if _bad(value):
+                reasons.append(f"{what} is not measurable (too little data)")
+            else:
+                reasons.append(f"{what} is {float(value):.4g}, below the floor {floor:g}")
 
     if scorer != "baseline-semantic":
         if "heldout_corruption_auc" in fit_report:

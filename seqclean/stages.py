@@ -243,6 +243,13 @@ def read_success(out: Path) -> dict[str, Any] | None:
 
 
 def kill_point(name: str) -> None:
-    """SIGKILL this process at `name` when SEQCLEAN_TEST_KILL_AT names it (kill-and-rerun tests only)."""
-    if os.environ.get(KILL_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Signal this process at `name` when SEQCLEAN_TEST_KILL_AT names it (kill-and-rerun tests only).
+
+    `NAME` sends SIGKILL (a crash: nothing can clean up); `NAME:TERM` or `NAME:INT` send SIGTERM or
+    SIGINT (the CLI must clean up and exit 143 or 130).
+    """
+    spec = os.environ.get(KILL_ENV)
+    if not spec or spec.split(":")[0] != name:
+        return
+    sig = {"TERM": signal.SIGTERM, "INT": signal.SIGINT}.get(spec.partition(":")[2], signal.SIGKILL)
+    os.kill(os.getpid(), sig)
