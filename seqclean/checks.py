@@ -38,41 +38,34 @@ def refuse_duplicates(path: Path, n_dup: int, example: tuple[Any, Any, Any], col
     )
 
 
-def _now_in_units(dtype: pl.DataType, max_value: float) -> Any:
-    """The current time as a value comparable with the timestamp column (numbers: unit guessed from size)."""
-    now = time.time()
-    if dtype == pl.Date:
-        import datetime as dt
+def _future_count(t: pl.Series) -> int:
+    """Timestamps after now. Numbers are read as seconds, ms, us or ns since 1970, guessed from their size."""
+    import datetime as dt
 
-        return dt.date.today()
-    if dtype.is_temporal():
-        import datetime as dt
-
-        tz = getattr(dtype, "time_zone", None)
-        now_dt = dt.datetime.now(dt.UTC)
-        return now_dt if tz else now_dt.replace(tzinfo=None)
-    for scale in (1.0, 1e3, 1e6, 1e9):  # seconds, ms, us, ns since the epoch
-        if abs(max_value) < 1e11 * scale:
-            return now * scale
-    return now * 1e9
+    if t.len() == 0 or t.null_count() == t.len():
+        return 0
+    if t.dtype == pl.Date:
+        return int((t > dt.date.today()).sum())
+    if isinstance(t.dtype, pl.Datetime):
+        now = dt.datetime.now(dt.UTC)
+        return int((t > (now if t.dtype.time_zone else now.replace(tzinfo=None))).sum())
+    if not t.dtype.is_numeric():
+        return 0  # durations, times of day: no calendar to compare with
+    biggest = abs(float(t.max()))  # type: ignore[arg-type]
+    scale = next((s for s in (1.0, 1e3, 1e6) if biggest < 1e11 * s), 1e9)
+    return int((t > time.time() * scale).sum())
 
 
 def input_checks(seq: pl.DataFrame, catalogue: pl.DataFrame, time_col: str, n_duplicates: int) -> dict[str, Any]:
     """Counts of every suspicious pattern (see the module docstring); `seq` is the deduplicated log."""
     lengths = seq.group_by("uid").len()
     t = seq[time_col]
-    future = 0
-    if t.len() and t.dtype != pl.Time:
-        tmax = t.max()
-        numeric_max = float(tmax) if t.dtype.is_numeric() and tmax is not None else 0.0  # type: ignore[arg-type]
-        now = _now_in_units(t.dtype, numeric_max)
-        future = int((t > now).sum())
     return {
         "duplicate_interactions": int(n_duplicates),
         "items_empty_text": int((catalogue["text"].str.strip_chars().str.len_chars() == 0).sum()),
         "users_under_3_interactions": int((lengths["len"] < MIN_USER_INTERACTIONS).sum()),
         "items_not_in_log": int((catalogue["n_interactions"] == 0).sum()),
-        "timestamps_in_future": future,
+        "timestamps_in_future": _future_count(t),
         "timestamps_all_equal": bool(t.len() > 1 and t.n_unique() == 1),
     }
 

@@ -442,3 +442,35 @@ def test_sigterm_sigint_leave_no_partial_files(kill_inputs: tuple[list[str], Pat
     assert len(lines) == 1 and "no partial files" in lines[0], r.stderr
     assert not (wd / "scores.parquet").exists()
     assert not [p for p in wd.rglob(".*") if p.is_file()]  # temp files removed, lock released
+
+
+def test_duplicate_rows_follow_their_first_row_or_are_dropped() -> None:
+    from seqclean.filter import _duplicate_changes
+
+    log = pl.DataFrame({"u": [1, 1, 1, 2, 1], "i": [10, 11, 10, 12, 11], "t": [5, 6, 5, 7, 6]})
+    indexed = log.lazy().with_row_index("row_index")
+    first_changes = [
+        pl.DataFrame(
+            {
+                "u": [1],
+                "i": [10],
+                "t": [5],
+                "row_index": pl.Series([0], dtype=pl.UInt32),
+                "position": [0],
+                "noise_score": [0.9],
+                "decision": ["drop"],
+                "guard": [None],
+                "reason": ["noise_score > 0.5"],
+            }
+        )
+    ]
+    kept = _duplicate_changes(indexed, first_changes, ("u", "i", "t"), "keep")
+    assert kept["row_index"].to_list() == [2]  # row 2 repeats row 0, which was dropped; row 4 repeats a kept row
+    assert kept["decision"].to_list() == ["drop"] and kept["noise_score"].to_list() == [0.9]
+    assert kept["reason"][0].startswith("same as row 0")
+    dropped = _duplicate_changes(indexed, first_changes, ("u", "i", "t"), "drop")
+    assert dropped["row_index"].to_list() == [2, 4] and set(dropped["decision"]) == {"drop"}
+    assert dropped["reason"].to_list() == [
+        "exact duplicate of row 0 (--duplicates drop)",
+        "exact duplicate of row 1 (--duplicates drop)",
+    ]
