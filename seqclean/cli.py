@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from seqclean.errors import EXIT_NAMES, SeqcleanError, Terminated
 from seqclean.progress import ProgressFn, no_progress
@@ -33,6 +34,22 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: choices as <a|b>, flags without a <bool> placeholder
     epilog=EXIT_EPILOG,
 )
+
+
+_USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]  # Typer's (vendored) click UsageError
+
+
+class _Command(TyperCommand):
+    """Click's usage errors (bad choice, unknown or missing option) as one `error: ...` line, exit 2,
+    like every other seqclean error."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _USAGE_ERROR as exc:
+            message = exc.format_message()  # type: ignore[attr-defined]
+            typer.echo(f"error: {message} (see seqclean {self.name} --help)", err=True)
+            raise typer.Exit(2) from None
 
 
 class DeviceChoice(StrEnum):
@@ -371,7 +388,7 @@ def _build(builder: Callable[..., Any], options: dict[str, Any]) -> Any:
     return builder(**{name: options[name] for name in inspect.signature(builder).parameters})
 
 
-@app.command("embed")
+@app.command("embed", cls=_Command)
 def embed_cli(
     interactions: Interactions,
     items: Items,
@@ -419,7 +436,7 @@ def embed_cli(
     _guard(go)
 
 
-@app.command("score")
+@app.command("score", cls=_Command)
 def score_cli(
     workdir: WorkdirOpt,
     scorer: Scorer = ScorerChoice.iadsr,
@@ -504,7 +521,7 @@ def _filter_line(r: Any, out: Path) -> str:
     )
 
 
-@app.command("filter")
+@app.command("filter", cls=_Command)
 def filter_cli(
     workdir: WorkdirOpt,
     out: Out,
@@ -536,7 +553,7 @@ def filter_cli(
     _guard(go)
 
 
-@app.command("run")
+@app.command("run", cls=_Command)
 def run_cli(
     interactions: Interactions,
     items: Items,

@@ -123,7 +123,8 @@ def embed_fingerprint(cfg: EmbedConfig) -> str:
 
 def backbone_fingerprint(cfg: EmbedConfig, embed_fp: str) -> str:
     """The backbone depends on the sequences (the embed stage) and its own options, or the BYO file."""
-    byo = file_fingerprint(cfg.collab_embeddings) if cfg.collab_embeddings is not None else None
+    p = cfg.collab_embeddings
+    byo = (file_fingerprint(p) if p.exists() else str(p)) if p is not None else None  # missing: byo.py says so
     return fingerprint("backbone", {"embed": embed_fp, "collab_embeddings": byo}, asdict(cfg.backbone))
 
 

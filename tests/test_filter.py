@@ -200,7 +200,7 @@ def test_usage_errors(wd: dict[str, Path], tmp_path: Path) -> None:
         (("--threshold", "high"), "--threshold high"),
         (("--threshold", "1.5"), "--threshold 1.5"),
         (("--max-fraction", "2"), "--max-fraction"),
-        (("--mode", "fix"), "--mode fix"),
+        (("--mode", "fix"), "'fix' is not one of 'remove', 'replace'"),
         (("--max-edits-per-user", "lots"), "--max-edits-per-user"),
         (("--threshold", "none"), "--max-fraction"),
     ]:
