@@ -103,7 +103,8 @@ def test_chunk_size_does_not_change_scores(workdir_copy: Path) -> None:
     wd = workdir_copy
     assert runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "1000"]).exit_code == 0
     whole = pl.read_parquet(wd / "scores.parquet")
-    assert runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "3"]).exit_code == 0
+    # --rerun: the chunk size is not part of the stage's fingerprint, so without it the scores are reused
+    assert runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "3", "--rerun"]).exit_code == 0
     chunked = pl.read_parquet(wd / "scores.parquet")
     assert whole.columns == chunked.columns and whole.height == chunked.height
     for col in whole.columns:

@@ -174,7 +174,7 @@ def test_unwritable_output(workdir_copy: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     res = runner.invoke(app, ["filter", "--workdir", str(workdir_copy), "--threshold", "0.5", "--out", str(blocker)])
-    _assert_clean_failure(res.exit_code, res.output, 5, "choose a writable path")
+    _assert_clean_failure(res.exit_code, res.output, 5, "--out", str(blocker), "is a file")
 
 
 def test_no_temp_files_left_behind(workdir_copy: Path, tmp_path: Path) -> None:
