@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seqclean.cli import app
-from tests.tiny import TINY_BACKBONE_ARGS
+from tests.tiny import TINY_BACKBONE_ARGS, TINY_GATE_OFF
 
 CHUNK_RANK_TIES = (
     "known on main (docs/architecture.md, Tests): rank features compare a target score from einsum with "
@@ -36,7 +36,7 @@ def _inputs(inter: Path, items: Path, workdir: Path) -> list[str]:
 def test_run_writes_every_output(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
     inter, items = tiny_inputs
     wd, out = tmp_path / "wd", tmp_path / "out"
-    res = runner.invoke(app, ["run", *_inputs(inter, items, wd), "--out", str(out), "--threshold", "0.3"])
+    res = runner.invoke(app, ["run", *_inputs(inter, items, wd), "--out", str(out), "--threshold", "0.3", *TINY_GATE_OFF])
     assert res.exit_code == 0, res.output
     assert "removed" in res.output
 
@@ -80,11 +80,11 @@ def test_run_writes_every_output(tiny_inputs: tuple[Path, Path], tmp_path: Path)
 
 def test_stages_separately_and_rerun_is_byte_identical(workdir_copy: Path, tmp_path: Path) -> None:
     wd = workdir_copy
-    res = runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "7"])
+    res = runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "7", *TINY_GATE_OFF])
     assert res.exit_code == 0, res.output
     first = (wd / "scores.parquet").read_bytes()
     summary_first = (wd / "summary.json").read_bytes()
-    res = runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "7"])
+    res = runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "7", *TINY_GATE_OFF])
     assert res.exit_code == 0
     assert (wd / "scores.parquet").read_bytes() == first
     assert (wd / "summary.json").read_bytes() == summary_first
@@ -115,7 +115,7 @@ def test_chunk_size_does_not_change_scores(workdir_copy: Path) -> None:
 
 
 def test_threshold_one_removes_nothing(workdir_copy: Path, tmp_path: Path) -> None:
-    runner.invoke(app, ["score", "--workdir", str(workdir_copy)])
+    runner.invoke(app, ["score", "--workdir", str(workdir_copy), *TINY_GATE_OFF])
     res = runner.invoke(app, ["filter", "--workdir", str(workdir_copy), "--threshold", "1.0", "--out", str(tmp_path)])
     assert res.exit_code == 0
     assert pl.read_parquet(tmp_path / "removed.parquet").height == 0

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from bench.plant_noise import plant_noise
 from seqclean.cli import app
-from tests.tiny import TINY_BACKBONE_ARGS
+from tests.tiny import TINY_BACKBONE_ARGS, TINY_GATE_OFF
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 runner = CliRunner()
@@ -43,7 +43,7 @@ def wd(tmp_path_factory: pytest.TempPathFactory, sample_slice: Any) -> dict[str,
         "title,category",
         *TINY_BACKBONE_ARGS,
     )
-    _ok("score", "--workdir", str(work))
+    _ok("score", "--workdir", str(work), *TINY_GATE_OFF)
     return {"root": root, "work": work, "log": root / "interactions.parquet"}
 
 
