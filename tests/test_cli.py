@@ -36,7 +36,8 @@ def _inputs(inter: Path, items: Path, workdir: Path) -> list[str]:
 def test_run_writes_every_output(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
     inter, items = tiny_inputs
     wd, out = tmp_path / "wd", tmp_path / "out"
-    res = runner.invoke(app, ["run", *_inputs(inter, items, wd), "--out", str(out), "--threshold", "0.3", *TINY_GATE_OFF])
+    args = [*_inputs(inter, items, wd), "--out", str(out), "--threshold", "0.3", *TINY_GATE_OFF]
+    res = runner.invoke(app, ["run", *args])
     assert res.exit_code == 0, res.output
     assert "removed" in res.output
 
