@@ -49,6 +49,7 @@ class ScoreResult:
     n_flagged: int
     summary: dict[str, Any]
     reused: bool = False  # the workdir already held complete scores for these inputs and options
+    timing: dict[str, Any] = field(default_factory=dict)  # the scorer's fit times (not in summary.json)
 
 
 def load_context(wd: Workdir, cold_max: int, threshold: float) -> tuple[Context, pl.DataFrame]:
@@ -146,7 +147,9 @@ def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreR
                 iid = frame["iid"].to_numpy()
                 score_arr = out["noise_score"].to_numpy()
                 items.update(iid, score_arr, is_noisy)
-                summary.update(score_arr, is_noisy, ctx.cold[iid])
+                segs = Segments.from_sorted_ids(frame["uid"].to_numpy())
+                seq_len = segs.length[segs.seg]
+                summary.update(score_arr, is_noisy, ctx.cold[iid], seq_len - 1 - segs.position, seq_len)
                 table = out.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
@@ -191,7 +194,8 @@ def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreR
     )
     wd.write_manifest(manifest)
     kill_point("score")
-    return ScoreResult(n_interactions=summ["interactions"], n_flagged=summ["flagged"], summary=summ)
+    timing = dict(getattr(scorer, "timing", {}))
+    return ScoreResult(n_interactions=summ["interactions"], n_flagged=summ["flagged"], summary=summ, timing=timing)
 
 
 def _score_frame(frame: pl.DataFrame, scorer: Scorer, ctx: Context, cols: dict[str, Any]) -> pl.DataFrame:
