@@ -10,7 +10,6 @@ import pytest
 
 from seqclean.backbone.runner import StateRunner
 from seqclean.interests import Segments, l2_normalise, shift_back
-from seqclean.io import Workdir
 from seqclean.metrics import roc_auc
 from seqclean.seqdetector import (
     Ensemble,
@@ -23,6 +22,7 @@ from seqclean.seqdetector import (
     plan_windows,
     torch_member_probs,
 )
+from seqclean.workdir import Workdir
 
 
 def _segs(lengths: list[int]) -> Segments:
