@@ -350,6 +350,9 @@ def test_live_lock_refuses_and_stale_lock_is_taken_over(workdir_copy: Path, tmp_
         res = runner.invoke(app, ["score", "--workdir", str(workdir_copy), "--scorer", "baseline-semantic"])
         _one_line_error(res.output, res.exit_code, 8, str(workdir_copy), f"pid {sleeper.pid}", "another seqclean run")
         assert lock.exists()
+        res = runner.invoke(app, ["report", "--workdir", str(workdir_copy)])  # report honours the lock too
+        _one_line_error(res.output, res.exit_code, 8, str(workdir_copy), "another seqclean run")
+        assert not (workdir_copy / "report.html").exists()
     finally:
         sleeper.kill()
         sleeper.wait()
