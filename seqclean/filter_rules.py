@@ -43,6 +43,8 @@ class FilterConfig:
     fmt: str = "parquet"
     dataset_name: str = "cleaned"
     chunk_rows: int = 1_000_000
+    force: bool = False  # filter even when `score` judged the result unreliable (seqclean.gate)
+    rerun: bool = False  # recompute even when OUT holds complete outputs (OUT/_SUCCESS) for these inputs and options
 
 
 def parse_threshold(text: str) -> float | str | None:
