@@ -46,8 +46,10 @@ class SeqDetectorOptions:
     replace_rate: float = 0.12
     insert_rate: float = 0.0
     collab_dropout: float = 0.25
-    mix: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
-    """Replacement kinds: uniform, popularity-sampled, backbone-plausible, text-plausible."""
+    mix: tuple[float, float, float, float] = (0.5, 0.5, 0.0, 0.0)
+    """Replacement kinds: uniform, popularity-sampled, backbone-plausible, text-plausible. Half uniform, half
+    popularity-sampled: uniform-only training scored 0.794 ROC-AUC on the sample's mixed noise against 0.923
+    for this mix (docs/quality.md, "Corruption mix"), so "rare" must not be the only lesson."""
     seed: int = 0
 
 
