@@ -22,9 +22,11 @@ import numpy as np
 import polars as pl
 
 from seqclean import __version__
+from seqclean.backbone.incremental import UpdatePolicy
 from seqclean.backbone.train import BackboneConfig
+from seqclean.config import DEFAULTS
 from seqclean.encoder import DEFAULT_MODEL, PRECISIONS, load_encoder, model_id, resolve_model_dir
-from seqclean.errors import InputDataError, UsageError
+from seqclean.errors import InputDataError, SeqcleanError, UsageError
 from seqclean.io import (
     ROW_INDEX,
     Workdir,
@@ -52,19 +54,20 @@ class EmbedConfig:
     interactions: Path
     items: Path
     workdir: Path
-    user_col: str = "user_id"
-    item_col: str = "item_id"
-    time_col: str = "timestamp"
-    text_cols: list[str] = field(default_factory=lambda: ["title"])
-    text_template: str | None = None
-    model: Path | None = None
-    device: str = "auto"
-    batch_size: int = 128
-    seed: int = 0
-    threads: int | None = None  # ONNX Runtime intra-op threads (None: all cores)
-    precision: str = "fp32"  # text encoder graph: fp32, int8 (dynamic quantisation) or fp16 (GPU)
+    user_col: str = DEFAULTS.embed.user_col
+    item_col: str = DEFAULTS.embed.item_col
+    time_col: str = DEFAULTS.embed.time_col
+    text_cols: list[str] = field(default_factory=lambda: DEFAULTS.embed.text_col_list)
+    text_template: str | None = DEFAULTS.embed.text_template
+    model: Path | None = DEFAULTS.embed.model
+    device: str = DEFAULTS.general.device
+    batch_size: int = DEFAULTS.embed.encoder_batch_size
+    seed: int = DEFAULTS.general.seed
+    threads: int | None = DEFAULTS.embed.threads  # ONNX Runtime intra-op threads (None: all cores)
+    precision: str = DEFAULTS.embed.precision  # text encoder graph: fp32, int8 (dynamic quantisation) or fp16 (GPU)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    collab_embeddings: Path | None = None
+    collab_embeddings: Path | None = DEFAULTS.embed.collab_embeddings
+    update: UpdatePolicy | None = field(default_factory=UpdatePolicy)  # None: always train from scratch
 
     @property
     def template(self) -> str:
@@ -158,7 +161,13 @@ def _backbone(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> dict[str, 
         return write_byo_backbone(cfg.collab_embeddings, cfg.backbone, wd.path, cfg.item_col)
     from seqclean.backbone.train import train_backbone
 
-    return train_backbone(cfg.backbone, wd.path, cfg.item_col, progress)
+    previous = None
+    if wd.file("manifest.json").exists():
+        try:
+            previous = wd.read_manifest().get("backbone")
+        except SeqcleanError:
+            previous = None
+    return train_backbone(cfg.backbone, wd.path, cfg.item_col, progress, cfg.update, cfg.user_col, previous)
 
 
 def _scan_log(cfg: EmbedConfig) -> pl.LazyFrame:

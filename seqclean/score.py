@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
+from seqclean.config import DEFAULTS
 from seqclean.embed import ITEMS, SEMANTIC, SEQUENCES
 from seqclean.errors import UsageError
 from seqclean.interests import Segments, leave_one_out_mean, rowwise_cos, window_mean
@@ -33,14 +34,14 @@ DEFAULT_THRESHOLD = 0.5
 @dataclass
 class ScoreConfig:
     workdir: Path
-    scorer: str = "iadsr"
-    chunk_users: int = 5_000
+    scorer: str = DEFAULTS.score.scorer
+    chunk_users: int = DEFAULTS.score.chunk_users
     threshold: float = DEFAULT_THRESHOLD
     cold_max_interactions: int = 10
-    fit_users: int = 3000
-    cold_k: float = 2.0
-    device: str = "auto"
-    seed: int = 0
+    fit_users: int = DEFAULTS.score.fit_users
+    cold_k: float = DEFAULTS.score.cold_k
+    device: str = DEFAULTS.general.device
+    seed: int = DEFAULTS.general.seed
 
 
 @dataclass

@@ -16,15 +16,16 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from seqclean.config import DEFAULTS
 from seqclean.errors import InputDataError, RuntimeUnavailableError, UsageError
 from seqclean.io import atomic_path, write_json, write_parquet
 from seqclean.progress import ProgressFn, no_progress
@@ -36,6 +37,7 @@ ITEM_EMBEDDINGS = "item_embeddings.parquet"
 ONNX_MODEL = "onnx/model.onnx"
 MODELS = ("sasrec", "gru4rec")
 ONNX_TOLERANCE = 1e-4
+N_TRAINED = "n_trained"
 
 
 @dataclass
@@ -46,19 +48,19 @@ class BackboneConfig:
     dropout 0.3. Both: Adam, lr 2e-3, max length 50, early stopping after `patience` epochs (docs/backbone.md).
     """
 
-    model: str = "sasrec"
-    epochs: int = 80
-    batch_size: int = 256
-    lr: float = 2e-3
-    max_len: int = 50
+    model: str = DEFAULTS.backbone.backbone
+    epochs: int = DEFAULTS.backbone.epochs
+    batch_size: int = DEFAULTS.backbone.batch_size
+    lr: float = DEFAULTS.backbone.lr
+    max_len: int = DEFAULTS.backbone.max_len
     hidden: int = 64
     layers: int | None = None
     heads: int = 2
     dropout: float | None = None
     gru_hidden: int = 128
-    seed: int = 0
-    patience: int = 10
-    device: str = "auto"
+    seed: int = DEFAULTS.general.seed
+    patience: int = DEFAULTS.backbone.patience
+    device: str = DEFAULTS.general.device
     weight_decay: float = 0.0
     threads: int | None = None
 
@@ -272,8 +274,12 @@ def fit(
     valid_inputs: Sequence[np.ndarray],
     valid_targets: np.ndarray,
     progress: ProgressFn = no_progress,
+    init: Callable[[Any], None] | None = None,
 ) -> FitResult:
-    """Train on `train_seqs`, select the epoch on next-item ranking of `valid_targets` after `valid_inputs`."""
+    """Train on `train_seqs`, select the epoch on next-item ranking of `valid_targets` after `valid_inputs`.
+
+    `init(model)` sets starting weights (fine-tuning); the starting weights then compete as epoch 0, so
+    fine-tuning never returns a model that validates worse than the one it started from."""
     import torch
     import torch.nn.functional as F
 
@@ -290,7 +296,10 @@ def fit(
     with _torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
-        model = build_model(cfg.model, cfg.model_args(n_items)).to(device)
+        model = build_model(cfg.model, cfg.model_args(n_items))
+        if init is not None:
+            init(model)
+        model = model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         x_all = torch.from_numpy(inputs)
         y_all = torch.from_numpy(targets)
@@ -298,6 +307,9 @@ def fit(
         best: dict[str, float] = {}
         best_state = copy.deepcopy(model.state_dict())
         best_epoch, bad, history = 0, 0, []
+        if init is not None:
+            best = rank_metrics(model, v_in, v_len, valid_targets, device)
+            history.append({"epoch": 0.0, "loss": float("nan"), **best})
         progress(task, 0, cfg.epochs)
         epoch = 0
         for epoch in range(1, cfg.epochs + 1):
@@ -335,35 +347,84 @@ def fit(
 
 
 def train_backbone(
-    cfg: BackboneConfig, workdir: Path, item_col: str, progress: ProgressFn = no_progress
+    cfg: BackboneConfig,
+    workdir: Path,
+    item_col: str,
+    progress: ProgressFn = no_progress,
+    policy: Any = None,
+    user_col: str = "user_id",
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train on `workdir/sequences.parquet`, write the backbone outputs; returns the manifest section."""
+    """Train (or reuse / fine-tune, see `seqclean.backbone.incremental`) on `workdir/sequences.parquet`,
+    write the backbone outputs; returns the manifest section, whose `update` says what was done and why.
+
+    `policy` None always trains from scratch; `previous` is the last manifest's backbone section (reused as is
+    when the sequences did not change)."""
+    import time
+
     import torch
 
+    from seqclean.backbone import incremental as inc
     from seqclean.backbone.export import export_onnx, torch_hidden
     from seqclean.backbone.runner import BackboneRunner
 
     cfg.validate()
-    seqs = read_sequences(workdir / "sequences.parquet")
-    items = pl.read_parquet(workdir / "items.parquet", columns=["iid", item_col]).sort("iid")
-    n_items = items.height
-    users = [s for s in seqs if len(s) >= 2]
-    result = fit(
-        cfg,
-        n_items,
-        [s[:-1] for s in users],
-        [s[:-1] for s in users],
-        np.asarray([s[-1] for s in users], dtype=np.int64),
-        progress,
-    )
-    model = result.model.to("cpu").eval()
+    t0 = time.perf_counter()
+    seq_path = workdir / "sequences.parquet"
     out = workdir / BACKBONE_DIR
+    items = pl.read_parquet(workdir / "items.parquet", columns=["iid", item_col, "n_interactions"]).sort("iid")
+    n_items = items.height
+    digest = inc.sequences_digest(seq_path, item_col, user_col)
+    log_items = items.filter(pl.col("n_interactions") > 0)[item_col]
+    n_inter = int(items["n_interactions"].sum())
+    prev = inc.load_previous(out, item_col) if policy is not None else None
+    plan = inc.plan(prev, policy or inc.UpdatePolicy(retrain=True), asdict(cfg), digest, log_items, n_inter)
+    if plan.action == inc.REUSED and previous and previous.get("kind") == cfg.model:
+        section = dict(previous)
+        section["update"] = {"action": plan.action, "reason": plan.reason, **plan.stats}
+        section["update"]["seconds"] = round(time.perf_counter() - t0, 3)
+        return section
+    if plan.action == inc.REUSED:  # the manifest section is gone: fine-tune (cheap) rather than guess
+        plan = inc.Plan(inc.FINE_TUNED, "same sequences, but no manifest record of the previous backbone", plan.stats)
+
+    seqs = read_sequences(seq_path)
+    users = [s for s in seqs if len(s) >= 2]
+    counts = inc.trained_counts(seq_path, n_items)
+    fit_cfg = cfg
+    init = None
+    carried = 0
+    if plan.action == inc.FINE_TUNED:
+        assert prev is not None and policy is not None
+        fit_cfg = replace(cfg, epochs=max(policy.finetune_epochs, 1), patience=min(cfg.patience, max(policy.finetune_epochs, 1)))
+
+        def init(model: Any) -> None:
+            nonlocal carried
+            carried = inc.carry_over(model, prev, items[item_col])
+
+    if plan.action == inc.FINE_TUNED and policy.finetune_epochs == 0:
+        model = build_model(cfg.model, cfg.model_args(n_items))
+        assert init is not None
+        init(model)
+        result = FitResult(model=model, best_epoch=0, epochs_run=0, valid={}, device="cpu")
+        old_counts = _previous_counts(out, item_col)
+        counts = np.asarray([0] + [old_counts.get(i, 0) for i in items[item_col].to_list()], dtype=np.int64)
+    else:
+        result = fit(
+            fit_cfg,
+            n_items,
+            [s[:-1] for s in users],
+            [s[:-1] for s in users],
+            np.asarray([s[-1] for s in users], dtype=np.int64),
+            progress,
+            init,
+        )
+    model = result.model.to("cpu").eval()
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / MODEL_PT) as tmp:
         torch.save(model.state_dict(), tmp)
     config = {"kind": cfg.model, "model_args": cfg.model_args(n_items), "options": asdict(cfg)}
     write_json(config, out / CONFIG_JSON)
-    write_item_embeddings(out / ITEM_EMBEDDINGS, items, item_col, model.item_emb.weight.detach().numpy())
+    write_item_embeddings(out / ITEM_EMBEDDINGS, items, item_col, model.item_emb.weight.detach().numpy(), counts)
     export_onnx(model, out / ONNX_MODEL, cfg.max_len)
 
     # the ONNX graph must give torch's numbers on real sequences (windows of the log, right-padded)
@@ -372,6 +433,17 @@ def train_backbone(
     diff = float(np.abs(runner.hidden_states(probe) - torch_hidden(model, probe))[probe > 0].max())
     if not diff <= ONNX_TOLERANCE:
         raise RuntimeError(f"ONNX export of the {cfg.model} backbone differs from torch by {diff:.2e}")
+    history = dict(prev.history) if (prev is not None and plan.action == inc.FINE_TUNED) else {}
+    if plan.action == inc.RETRAINED:
+        history = {"trained_at": time.time(), "scratch_interactions": n_inter, "fine_tunes": 0}
+    else:
+        history["fine_tunes"] = int(history.get("fine_tunes", 0)) + 1
+    history["digest"] = digest
+    write_json(history, out / inc.HISTORY_JSON)
+    update = {"action": plan.action, "reason": plan.reason, **plan.stats}
+    if plan.action == inc.FINE_TUNED:
+        update["items_carried_over"] = carried
+    update["seconds"] = round(time.perf_counter() - t0, 3)
     return {
         "kind": cfg.model,
         "config": asdict(cfg),
@@ -388,15 +460,31 @@ def train_backbone(
             "onnx": f"{BACKBONE_DIR}/{ONNX_MODEL}",
             "item_embeddings": f"{BACKBONE_DIR}/{ITEM_EMBEDDINGS}",
         },
+        "update": update,
     }
 
 
-def write_item_embeddings(dest: Path, items: pl.DataFrame, item_col: str, table: np.ndarray) -> None:
-    """Rows for iid 1..n (padding row 0 left out): iid, the item id column, vector."""
+def _previous_counts(backbone_dir: Path, item_col: str) -> dict[Any, int]:
+    """item id -> interactions the previous backbone was trained on (`n_trained`; 0 when unknown)."""
+    path = backbone_dir / ITEM_EMBEDDINGS
+    try:
+        df = pl.read_parquet(path, columns=[item_col, N_TRAINED])
+    except Exception:
+        return {}
+    return dict(zip(df[item_col].to_list(), df[N_TRAINED].to_list(), strict=True))
+
+
+def write_item_embeddings(
+    dest: Path, items: pl.DataFrame, item_col: str, table: np.ndarray, trained: np.ndarray | None = None
+) -> None:
+    """Rows for iid 1..n (padding row 0 left out): iid, the item id column, vector, and `n_trained` (by iid,
+    the item's interactions the vectors were trained on) when given."""
     vec = np.ascontiguousarray(table[1:], dtype=np.float32)
     frame = items.select("iid", item_col).with_columns(
         pl.Series("vector", vec, dtype=pl.Array(pl.Float32, vec.shape[1]))
     )
+    if trained is not None:
+        frame = frame.with_columns(pl.Series(N_TRAINED, np.asarray(trained[1:], dtype=np.int64)))
     write_parquet(frame, dest)
 
 
