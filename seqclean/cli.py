@@ -1,23 +1,28 @@
-"""The `seqclean` command line: parse and validate options, call one library function, render.
+"""The `seqclean` command line: options from `seqclean.config`, one library call per command, display via
+`seqclean.log`.
 
-No computation happens here. Library errors (`SeqcleanError`) become a one-line message on stderr
-and the exit code documented in the README; anything else is a bug (exit 1).
+No computation happens here, and no option is declared here: each command's options are generated from the
+stage dataclasses in `seqclean.config` (names, types, defaults, help), so `run` takes every option of every
+stage and a default exists once. Every command also takes `--config job.toml`; flags given on the command line
+override the file. Library errors (`SeqcleanError`) become a one-line message (or a JSON `error` event) and
+the exit code documented in the README; anything else is a bug (exit 1).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from seqclean.errors import EXIT_CODES, SeqcleanError
-from seqclean.progress import ProgressFn, no_progress
+from seqclean import __version__
+from seqclean.config import SECTIONS, Options, field_specs, flag, load_toml
+from seqclean.errors import EXIT_CODES, OutputError, SeqcleanError, UsageError
+from seqclean.log import EventLog, resolve_format
 
 app = typer.Typer(
     name="seqclean",
@@ -28,408 +33,264 @@ app = typer.Typer(
     epilog="Exit codes: " + "; ".join(f"{k} {v.split(':')[0]}" for k, v in EXIT_CODES.items()),
 )
 
-WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Directory for intermediate artefacts and the manifest.")]
-Interactions = Annotated[
-    Path, typer.Option("--interactions", help="Interaction log: Parquet file, directory of Parquet files, or CSV.")
-]
-Items = Annotated[Path, typer.Option("--items", help="Item table (Parquet or CSV) with the id and text columns.")]
-UserCol = Annotated[str, typer.Option("--user-col", help="User id column in the log.")]
-ItemCol = Annotated[str, typer.Option("--item-col", help="Item id column in the log and the item table.")]
-TimeCol = Annotated[str, typer.Option("--time-col", help="Timestamp column in the log.")]
-TextCols = Annotated[str, typer.Option("--text-cols", help="Comma-separated item text columns, e.g. title,genres.")]
-Device = Annotated[str, typer.Option("--device", help="auto (CUDA when usable, else CPU), cpu or cuda.")]
-Model = Annotated[
-    Path | None, typer.Option("--model", help="Local sentence-transformers model dir (default: bundled MiniLM).")
-]
-Threshold = Annotated[float, typer.Option("--threshold", help="Drop interactions with noise_score above this.")]
-FilterThreshold = Annotated[
-    str,
-    typer.Option("--threshold", help="Change rows with noise_score above this (0-1), 'auto' (data-driven), or 'none'."),
-]
-MaxFraction = Annotated[
-    float | None, typer.Option("--max-fraction", help="Change at most this share of all rows (top noise scores).")
-]
-Mode = Annotated[str, typer.Option("--mode", help="remove: drop flagged rows; replace: swap in a suggested item.")]
-MinSeqLen = Annotated[int, typer.Option("--min-seq-len", help="Never leave a user with fewer interactions.")]
-MaxEdits = Annotated[
-    str, typer.Option("--max-edits-per-user", help="Cap on changes per user: a count (2) or a share (20%).")
-]
-MaxUncertainty = Annotated[
-    float, typer.Option("--max-uncertainty", help="Keep flagged rows whose uncertainty is above this (1 = off).")
-]
-KeepLast = Annotated[int, typer.Option("--keep-last", help="Never change each user's last N interactions.")]
-ProtectCold = Annotated[bool, typer.Option("--protect-cold/--no-protect-cold", help="Never change cold items.")]
-MinConfidence = Annotated[
-    float, typer.Option("--min-confidence", help="Replace mode: least suggestion confidence to replace.")
-]
-Fallback = Annotated[
-    str, typer.Option("--fallback", help="Replace mode: keep or drop a flagged row with no usable suggestion.")
-]
-Format = Annotated[str, typer.Option("--format", help="parquet, or recbole (also writes RecBole atomic files).")]
-DatasetName = Annotated[str, typer.Option("--dataset-name", help="File stem of the RecBole files.")]
-Out = Annotated[Path, typer.Option("--out", help="Output directory for cleaned.parquet and the audit.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary line.")]
-ChunkUsers = Annotated[int, typer.Option("--chunk-users", help="Users scored per chunk (bounds memory).")]
-Scorer = Annotated[
-    str, typer.Option("--scorer", help="iadsr (the full method) or baseline-semantic (text-only reference).")
-]
-FitUsers = Annotated[int, typer.Option("--fit-users", help="Users sampled to fit the alignment and the detector.")]
-ColdK = Annotated[
-    float,
-    typer.Option("--cold-k", help="Cold-item protection: weight n/(n+k) on collaborative evidence (0 disables)."),
-]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed for everything stochastic.")]
-TextTemplate = Annotated[
-    str | None,
-    typer.Option(
-        "--text-template", help="Item text template over columns, e.g. '{title} | {genres}' (overrides --text-cols)."
-    ),
-]
-Threads = Annotated[
-    int | None, typer.Option("--threads", help="ONNX Runtime threads for the text encoder (default: all cores).")
-]
-Precision = Annotated[
-    str, typer.Option("--precision", help="Text encoder graph: fp32, int8 (quantised, faster on CPU) or fp16 (GPU).")
-]
-EncoderBatch = Annotated[int, typer.Option("--encoder-batch-size", help="Texts per text-encoder batch.")]
-Backbone = Annotated[str, typer.Option("--backbone", help="Backbone trained on the log: sasrec or gru4rec.")]
-Epochs = Annotated[int, typer.Option("--epochs", help="Most backbone training epochs (early stopping on validation).")]
-BatchSize = Annotated[int, typer.Option("--batch-size", help="Backbone training batch size (sequence windows).")]
-Patience = Annotated[
-    int, typer.Option("--patience", help="Stop backbone training after this many epochs without improvement.")
-]
-Lr = Annotated[float, typer.Option("--lr", help="Backbone learning rate (Adam).")]
-MaxLen = Annotated[int, typer.Option("--max-len", help="Backbone window: items of history per position.")]
-CollabEmbeddings = Annotated[
-    Path | None,
-    typer.Option(
-        "--collab-embeddings",
-        help="Parquet of your own item vectors (item id column + 'vector'); skips backbone training.",
-    ),
-]
+ALL = None
+"""In a command's field selection: every field of the section."""
+
+# which options each command takes: section -> field names (ALL: the whole section)
+EMBED_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "inputs": ("interactions", "items", "workdir"),
+    "general": ALL,
+    "embed": ALL,
+    "backbone": ALL,
+}
+SCORE_FIELDS: dict[str, tuple[str, ...] | None] = {"inputs": ("workdir",), "general": ALL, "score": ALL}
+FILTER_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "inputs": ("workdir", "out"),
+    "general": ("log_format", "quiet"),
+    "filter": ALL,
+}
+RUN_FIELDS: dict[str, tuple[str, ...] | None] = dict.fromkeys(SECTIONS, ALL)
+CONFIG_HELP = "TOML job file with any of these options ([section] key = value); flags given here override it."
 
 
-def _echo(msg: str, quiet: bool) -> None:
-    if not quiet:
-        typer.echo(msg)
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"seqclean {__version__}")
+        raise typer.Exit(0)
 
 
-@contextmanager
-def _progress(quiet: bool) -> Iterator[ProgressFn]:
-    """A rich progress display on a terminal; silence otherwise (cron, pipes, tests)."""
-    if quiet or not sys.stdout.isatty():
-        yield no_progress
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    tasks: dict[str, Any] = {}
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
-    ) as bar:
-
-        def update(task: str, done: int, total: int | None) -> None:
-            # "train sasrec | loss 7.12 | ..." updates the row of "train sasrec"
-            key = task.split(" | ")[0]
-            if key not in tasks:
-                tasks[key] = bar.add_task(task, total=total)
-            bar.update(tasks[key], completed=done, total=total, description=task)
-
-        yield update
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Find and remove noisy interactions in sequential-recommendation logs before training."""
 
 
-def _guard(fn: Callable[[], None]) -> None:
-    """Map library errors to a one-line message and the documented exit code."""
+def selected(fields: dict[str, tuple[str, ...] | None]) -> list[tuple[str, dataclasses.Field[Any], Any]]:
+    """(section, field, type) of the options a command takes, in section order."""
+    return [
+        (s, f, tp) for s, f, tp in field_specs() if s in fields and (fields[s] is None or f.name in (fields[s] or ()))
+    ]
+
+
+def _parameter(f: dataclasses.Field[Any], tp: Any) -> inspect.Parameter:
+    """The Typer option of one spec field: `--name` (bools: `--name/--no-name`), its help and default."""
+    meta = f.metadata
+    help_text = meta["help"]
+    if meta.get("choices"):
+        help_text += f" [one of: {', '.join(meta['choices'])}]"
+    decls = [flag(f.name)]
+    if tp is bool:
+        decls = [flag(f.name)] if meta.get("short") else [f"{flag(f.name)}/--no-{f.name.replace('_', '-')}"]
+    if meta.get("short"):
+        decls.append(meta["short"])
+    annotation = Annotated[tp, typer.Option(*decls, help=help_text, show_default=f.default is not None)]  # type: ignore[valid-type]
+    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=f.default)
+
+
+def _from_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether option `name` was given (so it overrides the TOML file), not left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def options_command(
+    name: str, fields: dict[str, tuple[str, ...] | None], help: str
+) -> Callable[[Callable[[Options, EventLog], None]], Callable[..., None]]:
+    """Register command `name` with the spec options `fields` plus `--config`; the body gets the merged,
+    validated `Options` (defaults < TOML file < command-line flags) and the command's `EventLog`."""
+    specs = selected(fields)
+    sections = tuple(s for s in SECTIONS if s in fields)
+    names = {f.name for _, f, _ in specs}
+
+    def deco(body: Callable[[Options, EventLog], None]) -> Callable[..., None]:
+        def command(**kwargs: Any) -> None:
+            ctx = kwargs.pop("ctx")
+            config: Path | None = kwargs.pop("config")
+            given = {k: v for k, v in kwargs.items() if _from_command_line(ctx, k)}
+            log = EventLog(str(kwargs.get("log_format", "auto")), quiet=bool(kwargs.get("quiet", False)))
+
+            def go() -> None:
+                nonlocal log
+                values: dict[str, Any] = {}
+                if config is not None:
+                    values.update({k: v for k, v in load_toml(config).items() if k in names})
+                values.update(given)
+                opts = Options.from_flat(values)
+                log = EventLog(opts.general.log_format, quiet=opts.general.quiet)
+                opts.validate(sections)
+                body(opts, log)
+
+            guard(go, lambda: log)
+
+        params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
+        params += [_parameter(f, tp) for _, f, tp in specs]
+        params.append(
+            inspect.Parameter(
+                "config",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[Path | None, typer.Option("--config", help=CONFIG_HELP)],
+                default=None,
+            )
+        )
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__doc__ = help
+        command.__name__ = f"{name}_cli"
+        app.command(name)(command)
+        return command
+
+    return deco
+
+
+def guard(fn: Callable[[], None], log: Callable[[], EventLog]) -> None:
+    """Map library errors to a one-line message (or JSON `error` event) and the documented exit code."""
+
+    def fail(message: str, code: int) -> None:
+        log().emit("error", message=message, exit_code=code)
+        raise typer.Exit(code)
+
     try:
         fn()
     except SeqcleanError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
+        fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("error: interrupted; outputs already in place are complete, rerun to finish", err=True)
-        raise typer.Exit(130) from None
+        fail("interrupted; outputs already in place are complete, rerun to finish", 130)
+    except typer.Exit:
+        raise
     except Exception as exc:
         if os.environ.get("SEQCLEAN_DEBUG"):
             raise
-        typer.echo(
-            f"error: internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            "rerun with SEQCLEAN_DEBUG=1 for the traceback and report it",
-            err=True,
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        fail(
+            f"internal error ({type(exc).__name__}: {first}); rerun with SEQCLEAN_DEBUG=1 for the traceback and "
+            "report it",
+            1,
         )
-        raise typer.Exit(1) from None
 
 
-def _embed_config(
-    interactions: Path,
-    items: Path,
-    workdir: Path,
-    user_col: str,
-    item_col: str,
-    time_col: str,
-    text_cols: str,
-    model: Path | None,
-    device: str,
-    seed: int,
-    text_template: str | None,
-    threads: int | None,
-    precision: str,
-    encoder_batch_size: int,
-    backbone: str,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    patience: int,
-    max_len: int,
-    collab_embeddings: Path | None,
-) -> Any:
-    from seqclean.backbone.train import BackboneConfig
-    from seqclean.embed import EmbedConfig
-    from seqclean.errors import UsageError
+def check_paths(opts: Options, *names: str) -> None:
+    """The named input paths exist (cheap: no data is read). Missing ones are exit 3."""
+    from seqclean.errors import MissingInputError
 
-    cols = [c.strip() for c in text_cols.split(",") if c.strip()]
-    if not cols:
-        raise UsageError("--text-cols is empty; name at least one item text column, e.g. --text-cols title")
-    return EmbedConfig(
-        interactions=interactions,
-        items=items,
-        workdir=workdir,
-        user_col=user_col,
-        item_col=item_col,
-        time_col=time_col,
-        text_cols=cols,
-        model=model,
-        device=device,
-        seed=seed,
-        text_template=text_template,
-        threads=threads,
-        precision=precision,
-        batch_size=encoder_batch_size,
-        backbone=BackboneConfig(
-            model=backbone,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            max_len=max_len,
-            seed=seed,
-            device=device,
-            patience=patience,
-        ),
-        collab_embeddings=collab_embeddings,
+    for n in names:
+        p = getattr(opts.inputs, n)
+        if p is None:
+            raise UsageError(f"{flag(n)} is required: give it on the command line or as {n} in [inputs] of --config")
+        if not Path(p).exists():
+            raise MissingInputError(f"{flag(n)} {p}: does not exist; check the path")
+
+
+@options_command("embed", EMBED_FIELDS, "Validate the inputs, build sequences and embed every item (semantic, collaborative).")
+def embed_cli(opts: Options, log: EventLog) -> None:
+    from seqclean.config import embed_config
+    from seqclean.embed import embed
+    from seqclean.pipeline import embed_info
+
+    check_paths(opts, "interactions", "items")
+    cfg = embed_config(opts)
+    log.stage_start("embed")
+    with log.progress() as progress:
+        r = embed(cfg, progress)
+    info = embed_info(r)
+    log.stage_end("embed", **info)
+    on = f" on {r.provider}" if r.provider else ""
+    log.result(
+        f"embedded {r.n_items} items ({r.n_encoded} encoded{on}, {r.n_cached} from cache) for "
+        f"{r.n_users} users / {r.n_interactions} interactions -> {cfg.workdir}",
+        **info,
     )
 
 
-def _score_config(
-    workdir: Path, scorer: str, chunk_users: int, fit_users: int, cold_k: float, device: str, seed: int
-) -> Any:
-    from seqclean.score import ScoreConfig
+@options_command("score", SCORE_FIELDS, "Score every interaction's noise probability (writes scores, item report, summary).")
+def score_cli(opts: Options, log: EventLog) -> None:
+    from seqclean.config import score_config
+    from seqclean.score import score
 
-    return ScoreConfig(
-        workdir=workdir,
-        scorer=scorer,
-        chunk_users=chunk_users,
-        fit_users=fit_users,
-        cold_k=cold_k,
-        device=device,
-        seed=seed,
+    cfg = score_config(opts)
+    log.stage_start("score")
+    with log.progress() as progress:
+        r = score(cfg, progress)
+    log.stage_end("score", interactions=r.n_interactions, flagged=r.n_flagged)
+    log.result(
+        f"scored {r.n_interactions} interactions; {r.n_flagged} flagged at threshold "
+        f"{r.summary['threshold']} -> {cfg.workdir}",
+        interactions=r.n_interactions,
+        flagged=r.n_flagged,
     )
 
 
-def _build(builder: Callable[..., Any], options: dict[str, Any]) -> Any:
-    """Call a config builder with the command's options of the same names.
+@options_command("filter", FILTER_FIELDS, "Write the cleaned log (input schema), an audit of every change and a summary.")
+def filter_cli(opts: Options, log: EventLog) -> None:
+    from seqclean.config import filter_config
+    from seqclean.filter import filter_log
 
-    `embed` and `run` (and `score` and `run`) share their options; passing them by name from one dict means
-    an option cannot be parsed and then silently dropped (a builder parameter without a matching command
-    option is a KeyError at once, not a default).
-    """
-    return builder(**{name: options[name] for name in inspect.signature(builder).parameters})
+    cfg = filter_config(opts)
+    log.stage_start("filter")
+    r = filter_log(cfg)
+    log.stage_end("filter", removed=r.n_removed, replaced=r.n_replaced, input=r.n_input)
+    log.result(
+        f"{r.summary['rule']['name']}: removed {r.n_removed}, replaced {r.n_replaced} of {r.n_input} "
+        f"interactions -> {cfg.out}",
+        removed=r.n_removed,
+        replaced=r.n_replaced,
+        input=r.n_input,
+    )
 
 
-@app.command("embed")
-def embed_cli(
-    interactions: Interactions,
-    items: Items,
-    workdir: WorkdirOpt,
-    user_col: UserCol = "user_id",
-    item_col: ItemCol = "item_id",
-    time_col: TimeCol = "timestamp",
-    text_cols: TextCols = "title",
-    model: Model = None,
-    device: Device = "auto",
-    seed: Seed = 0,
-    backbone: Backbone = "sasrec",
-    epochs: Epochs = 80,
-    batch_size: BatchSize = 256,
-    lr: Lr = 2e-3,
-    patience: Patience = 10,
-    max_len: MaxLen = 50,
-    collab_embeddings: CollabEmbeddings = None,
-    quiet: Quiet = False,
-    text_template: TextTemplate = None,
-    threads: Threads = None,
-    precision: Precision = "fp32",
-    encoder_batch_size: EncoderBatch = 64,
+@options_command("run", RUN_FIELDS, "embed + score + filter in one go (the nightly job); takes every stage's options.")
+def run_cli(opts: Options, log: EventLog) -> None:
+    from seqclean.config import embed_config, filter_config, score_config
+    from seqclean.pipeline import run
+
+    # every check that needs no data comes first: a bad option fails in well under a second
+    check_paths(opts, "interactions", "items")
+    ecfg, scfg, fcfg = embed_config(opts), score_config(opts), filter_config(opts)
+    with log.progress() as progress:
+        r = run(ecfg, scfg, fcfg, progress, log.on_event)
+    bb = r.stages["embed"].get("backbone", {})
+    tv = r.stages["embed"]["text_vectors"]
+    table = [
+        ("interactions / users / items", f"{r.embed.n_interactions} / {r.embed.n_users} / {r.embed.n_items}"),
+        ("text vectors", f"{tv['encoded']} encoded, {tv['reused']} reused"),
+        ("backbone", f"{bb.get('action', 'n/a')} ({bb.get('reason', '')})"),
+        ("flagged", f"{r.score.n_flagged}"),
+        ("rule", r.filter.summary["rule"]["name"]),
+        ("removed / replaced", f"{r.filter.n_removed} / {r.filter.n_replaced}"),
+        *((f"{k} seconds", f"{v['seconds']:.1f}") for k, v in r.stages.items()),
+        ("output", str(fcfg.out)),
+    ]
+    log.result(
+        f"{r.embed.n_interactions} interactions, {r.embed.n_users} users, {r.embed.n_items} items; "
+        f"{r.filter.summary['rule']['name']}: removed {r.filter.n_removed}, replaced {r.filter.n_replaced} "
+        f"-> {fcfg.out}",
+        table=table,
+        stages=r.stages,
+    )
+
+
+@app.command("init")
+def init_cli(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the example job file.")] = Path("job.toml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Validate the inputs, build sequences and embed every item (semantic, collaborative)."""
-    options = dict(locals())
+    """Write a commented example job file with every option and its default (for `run --config`)."""
 
     def go() -> None:
-        from seqclean.embed import embed
+        from seqclean.config import example_toml
 
-        cfg = _build(_embed_config, options)
-        with _progress(quiet) as progress:
-            r = embed(cfg, progress)
-        on = f" on {r.provider}" if r.provider else ""
-        _echo(
-            f"embedded {r.n_items} items ({r.n_encoded} encoded{on}, {r.n_cached} from cache) for "
-            f"{r.n_users} users / {r.n_interactions} interactions -> {workdir}",
-            quiet,
-        )
+        if out.exists() and not force:
+            raise UsageError(f"--out {out}: already exists; pass --force to overwrite it or choose another path")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(example_toml())
+        except OSError as exc:
+            raise OutputError(f"--out {out}: cannot write ({exc.strerror}); choose a writable path") from None
+        typer.echo(f"wrote {out}; edit it, then: seqclean run --config {out}")
 
-    _guard(go)
-
-
-@app.command("score")
-def score_cli(
-    workdir: WorkdirOpt,
-    scorer: Scorer = "iadsr",
-    fit_users: FitUsers = 3000,
-    cold_k: ColdK = 2.0,
-    chunk_users: ChunkUsers = 5_000,
-    device: Device = "auto",
-    seed: Seed = 0,
-    quiet: Quiet = False,
-) -> None:
-    """Score every interaction's noise probability (writes scores, item report, summary)."""
-    options = dict(locals())
-
-    def go() -> None:
-        from seqclean.score import score
-
-        with _progress(quiet) as progress:
-            scfg = _build(_score_config, options)
-            r = score(scfg, progress)
-        _echo(
-            f"scored {r.n_interactions} interactions; {r.n_flagged} flagged at threshold "
-            f"{r.summary['threshold']} -> {workdir}",
-            quiet,
-        )
-
-    _guard(go)
-
-
-@app.command("filter")
-def filter_cli(
-    workdir: WorkdirOpt,
-    out: Out,
-    threshold: FilterThreshold = "0.5",
-    max_fraction: MaxFraction = None,
-    mode: Mode = "remove",
-    min_seq_len: MinSeqLen = 3,
-    max_edits_per_user: MaxEdits = "20%",
-    max_uncertainty: MaxUncertainty = 0.5,
-    keep_last: KeepLast = 0,
-    protect_cold: ProtectCold = False,
-    min_confidence: MinConfidence = 0.5,
-    fallback: Fallback = "keep",
-    fmt: Format = "parquet",
-    dataset_name: DatasetName = "cleaned",
-    quiet: Quiet = False,
-) -> None:
-    """Write the cleaned log (input schema), an audit of every change and a summary."""
-
-    def go() -> None:
-        from seqclean.filter import FilterConfig, filter_log, parse_max_edits, parse_threshold
-
-        edits, share = parse_max_edits(max_edits_per_user)
-        cfg = FilterConfig(
-            workdir=workdir,
-            out=out,
-            threshold=parse_threshold(threshold),
-            max_fraction=max_fraction,
-            mode=mode,
-            min_seq_len=min_seq_len,
-            max_edits_per_user=edits,
-            max_edit_share=share,
-            max_uncertainty=None if max_uncertainty >= 1.0 else max_uncertainty,
-            keep_last=keep_last,
-            protect_cold=protect_cold,
-            min_confidence=min_confidence,
-            fallback=fallback,
-            fmt=fmt,
-            dataset_name=dataset_name,
-        )
-        r = filter_log(cfg)
-        _echo(
-            f"{r.summary['rule']['name']}: removed {r.n_removed}, replaced {r.n_replaced} of {r.n_input} "
-            f"interactions -> {out}",
-            quiet,
-        )
-
-    _guard(go)
-
-
-@app.command("run")
-def run_cli(
-    interactions: Interactions,
-    items: Items,
-    workdir: WorkdirOpt,
-    out: Out,
-    threshold: FilterThreshold = "0.5",
-    max_fraction: MaxFraction = None,
-    mode: Mode = "remove",
-    min_seq_len: MinSeqLen = 3,
-    keep_last: KeepLast = 0,
-    user_col: UserCol = "user_id",
-    item_col: ItemCol = "item_id",
-    time_col: TimeCol = "timestamp",
-    text_cols: TextCols = "title",
-    model: Model = None,
-    device: Device = "auto",
-    scorer: Scorer = "iadsr",
-    fit_users: FitUsers = 3000,
-    cold_k: ColdK = 2.0,
-    chunk_users: ChunkUsers = 5_000,
-    seed: Seed = 0,
-    backbone: Backbone = "sasrec",
-    epochs: Epochs = 80,
-    batch_size: BatchSize = 256,
-    lr: Lr = 2e-3,
-    patience: Patience = 10,
-    max_len: MaxLen = 50,
-    collab_embeddings: CollabEmbeddings = None,
-    quiet: Quiet = False,
-    text_template: TextTemplate = None,
-    threads: Threads = None,
-    precision: Precision = "fp32",
-    encoder_batch_size: EncoderBatch = 64,
-) -> None:
-    """embed + score + filter in one go (the nightly job)."""
-    options = dict(locals())
-
-    def go() -> None:
-        from seqclean.filter import FilterConfig, parse_threshold
-        from seqclean.pipeline import run
-
-        ecfg = _build(_embed_config, options)
-        scfg = _build(_score_config, options)
-        fcfg = FilterConfig(
-            workdir=workdir,
-            out=out,
-            threshold=parse_threshold(threshold),
-            max_fraction=max_fraction,
-            mode=mode,
-            min_seq_len=min_seq_len,
-            keep_last=keep_last,
-        )
-        with _progress(quiet) as progress:
-            r = run(ecfg, scfg, fcfg, progress)
-        _echo(
-            f"{r.embed.n_interactions} interactions, {r.embed.n_users} users, {r.embed.n_items} items; "
-            f"{r.filter.summary['rule']['name']}: removed {r.filter.n_removed}, replaced {r.filter.n_replaced} "
-            f"-> {out}",
-            quiet,
-        )
-
-    _guard(go)
+    guard(go, lambda: EventLog(resolve_format("auto")))
 
 
 def main() -> None:
@@ -439,3 +300,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+

@@ -82,6 +82,7 @@ class EmbedResult:
     n_encoded: int
     n_cached: int
     provider: str | None = None  # ONNX Runtime provider that encoded items; None when all came from the cache
+    backbone_update: dict[str, Any] | None = None  # reused / fine_tuned / retrained, why, and seconds
 
 
 def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
@@ -150,6 +151,7 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
         n_encoded=n_encoded,
         n_cached=n_cached,
         provider=provider,
+        backbone_update=backbone_info.get("update"),
     )
 
 

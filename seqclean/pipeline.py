@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from seqclean.embed import EmbedConfig, EmbedResult, embed
 from seqclean.filter import FilterConfig, FilterResult, filter_log
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.score import ScoreConfig, ScoreResult, score
+
+EventFn = Callable[[str, dict[str, Any]], None]
+"""`on_event(event, fields)`: `stage_start` / `stage_end` (with counts) for each stage; the CLI displays them."""
+
+
+def no_events(event: str, fields: dict[str, Any]) -> None:
+    """The default: report nothing."""
 
 
 @dataclass
@@ -15,13 +25,47 @@ class RunResult:
     embed: EmbedResult
     score: ScoreResult
     filter: FilterResult
+    stages: dict[str, Any] = field(default_factory=dict)  # per stage: seconds and what was reused or recomputed
 
 
 def run(
-    embed_cfg: EmbedConfig, score_cfg: ScoreConfig, filter_cfg: FilterConfig, progress: ProgressFn = no_progress
+    embed_cfg: EmbedConfig,
+    score_cfg: ScoreConfig,
+    filter_cfg: FilterConfig,
+    progress: ProgressFn = no_progress,
+    on_event: EventFn = no_events,
 ) -> RunResult:
-    """All three stages on one workdir."""
-    e = embed(embed_cfg, progress)
-    s = score(score_cfg, progress)
-    f = filter_log(filter_cfg)
-    return RunResult(embed=e, score=s, filter=f)
+    """All three stages on one workdir; `RunResult.stages` says what each cost and what it reused."""
+    stages: dict[str, Any] = {}
+
+    def timed(name: str, fn: Callable[[], Any], info: Callable[[Any], dict[str, Any]]) -> Any:
+        on_event("stage_start", {"stage": name})
+        t0 = time.perf_counter()
+        result = fn()
+        stages[name] = {"seconds": round(time.perf_counter() - t0, 3), **info(result)}
+        on_event("stage_end", {"stage": name, **{k: v for k, v in stages[name].items() if k != "seconds"}})
+        return result
+
+    e = timed("embed", lambda: embed(embed_cfg, progress), embed_info)
+    s = timed(
+        "score", lambda: score(score_cfg, progress), lambda r: {"interactions": r.n_interactions, "flagged": r.n_flagged}
+    )
+    f = timed(
+        "filter",
+        lambda: filter_log(filter_cfg),
+        lambda r: {"removed": r.n_removed, "replaced": r.n_replaced, "input": r.n_input},
+    )
+    return RunResult(embed=e, score=s, filter=f, stages=stages)
+
+
+def embed_info(r: EmbedResult) -> dict[str, Any]:
+    """What `embed` reused (cached text vectors, the previous backbone) and what it recomputed."""
+    info: dict[str, Any] = {
+        "interactions": r.n_interactions,
+        "users": r.n_users,
+        "items": r.n_items,
+        "text_vectors": {"encoded": r.n_encoded, "reused": r.n_cached},
+    }
+    if r.backbone_update:
+        info["backbone"] = r.backbone_update
+    return info
