@@ -86,7 +86,7 @@ def _parameter(f: dataclasses.Field[Any], tp: Any) -> inspect.Parameter:
         decls = [flag(f.name)] if meta.get("short") else [f"{flag(f.name)}/--no-{f.name.replace('_', '-')}"]
     if meta.get("short"):
         decls.append(meta["short"])
-    annotation = Annotated[tp, typer.Option(*decls, help=help_text, show_default=f.default is not None)]  # type: ignore[valid-type]
+    annotation = Annotated[tp, typer.Option(*decls, help=help_text, show_default=f.default is not None)]
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=f.default)
 
 
@@ -183,7 +183,9 @@ def check_paths(opts: Options, *names: str) -> None:
             raise MissingInputError(f"{flag(n)} {p}: does not exist; check the path")
 
 
-@options_command("embed", EMBED_FIELDS, "Validate the inputs, build sequences and embed every item (semantic, collaborative).")
+@options_command(
+    "embed", EMBED_FIELDS, "Validate the inputs, build sequences and embed every item (semantic, collaborative)."
+)
 def embed_cli(opts: Options, log: EventLog) -> None:
     from seqclean.config import embed_config
     from seqclean.embed import embed
@@ -204,7 +206,9 @@ def embed_cli(opts: Options, log: EventLog) -> None:
     )
 
 
-@options_command("score", SCORE_FIELDS, "Score every interaction's noise probability (writes scores, item report, summary).")
+@options_command(
+    "score", SCORE_FIELDS, "Score every interaction's noise probability (writes scores, item report, summary)."
+)
 def score_cli(opts: Options, log: EventLog) -> None:
     from seqclean.config import score_config
     from seqclean.score import score
@@ -222,7 +226,9 @@ def score_cli(opts: Options, log: EventLog) -> None:
     )
 
 
-@options_command("filter", FILTER_FIELDS, "Write the cleaned log (input schema), an audit of every change and a summary.")
+@options_command(
+    "filter", FILTER_FIELDS, "Write the cleaned log (input schema), an audit of every change and a summary."
+)
 def filter_cli(opts: Options, log: EventLog) -> None:
     from seqclean.config import filter_config
     from seqclean.filter import filter_log
@@ -300,4 +306,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

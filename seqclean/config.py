@@ -353,8 +353,10 @@ def _coerce(path: Path, section: str, key: str, value: Any, tp: Any) -> Any:
             return value
         if key == "text_cols" and isinstance(value, list) and all(isinstance(v, str) for v in value):
             return ",".join(value)
-        if key in ("threshold", "max_edits_per_user") and isinstance(value, int | float) and not isinstance(
-            value, bool
+        if (
+            key in ("threshold", "max_edits_per_user")
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
         ):
             return str(value)
     raise UsageError(f"{where} = {value!r}: expected {getattr(want, '__name__', want)}; fix the value in the file")
@@ -367,7 +369,9 @@ def load_toml(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc}); fix the file or regenerate it with `seqclean init`") from None
+        raise UsageError(
+            f"{path}: not valid TOML ({exc}); fix the file or regenerate it with `seqclean init`"
+        ) from None
     out: dict[str, Any] = {}
     for section, table in data.items():
         if section not in SECTIONS:
@@ -379,9 +383,7 @@ def load_toml(path: Path) -> dict[str, Any]:
         known = {f.name for f in dataclasses.fields(spec)}
         for key, value in table.items():
             if key not in known:
-                raise UsageError(
-                    f"{path}: unknown key '{key}' in [{section}]; known keys: {', '.join(sorted(known))}"
-                )
+                raise UsageError(f"{path}: unknown key '{key}' in [{section}]; known keys: {', '.join(sorted(known))}")
             out[key] = _coerce(path, section, key, value, hints[key])
     return out
 

@@ -29,6 +29,7 @@ from seqclean.encoder import DEFAULT_MODEL, PRECISIONS, load_encoder, model_id, 
 from seqclean.errors import InputDataError, SeqcleanError, UsageError
 from seqclean.io import (
     ROW_INDEX,
+    WORKDIR_FORMAT,
     Workdir,
     file_fingerprint,
     input_errors,
@@ -118,6 +119,7 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
 
     manifest: dict[str, Any] = {
         "seqclean_version": __version__,
+        "workdir_format": WORKDIR_FORMAT,
         "inputs": {
             "interactions": {
                 "path": str(cfg.interactions.resolve()),

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from seqclean.align import Alignment, fit_alignment
+from seqclean.config import DEFAULTS
 from seqclean.detector import Detector, MLPEnsemble, corrupt, fit_calibration, train_ensemble
 from seqclean.errors import MissingInputError
 from seqclean.features import (
@@ -28,7 +29,7 @@ from seqclean.features import (
     interest_pairs,
 )
 from seqclean.interests import Segments, l2_normalise, shift_back, window_mean
-from seqclean.io import Workdir
+from seqclean.io import Workdir, workdir_errors
 from seqclean.metrics import roc_auc
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.suggest import suggest_replacements
@@ -42,15 +43,15 @@ COMPONENT_COLUMNS = tuple(dict.fromkeys(FULL_FEATURES + COLD_FEATURES + ("iadsr_
 
 @dataclass
 class IadsrOptions:
-    fit_users: int = 3000
+    fit_users: int = DEFAULTS.score.fit_users
     corruption_rate: float = 0.15
-    cold_k: float = 2.0
+    cold_k: float = DEFAULTS.score.cold_k
     probe_items: int = 256
     members: int = 5
     epochs: int = 4
     suggest_min_score: float = 0.1
-    seed: int = 0
-    device: str = "auto"
+    seed: int = DEFAULTS.general.seed
+    device: str = DEFAULTS.general.device
 
 
 def sequences_of(frame: pl.DataFrame) -> tuple[np.ndarray, Segments, list[np.ndarray]]:
@@ -87,6 +88,7 @@ class IadsrScorer:
     semantic_head: MLPEnsemble | None = None
     fit_report: dict[str, Any] = field(default_factory=dict)
     _catalogue: np.ndarray | None = None
+    collab_count: np.ndarray | None = None  # per iid: interactions the backbone trained on (weights the full head)
 
     def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn = no_progress) -> None:
         """Learn the alignment heads and the detector on a seeded sample of users."""
@@ -95,12 +97,19 @@ class IadsrScorer:
         o = self.options
         semantic, count = ctx.semantic, ctx.item_count
         try:
-            self.runner = open_backbone(wd.path, o.device)
+            with workdir_errors(wd.path):
+                self.runner = open_backbone(wd.path, o.device)
         except MissingInputError as exc:
             raise MissingInputError(
                 f"{exc}; the iadsr scorer needs the collaborative backbone (or use --scorer baseline-semantic)"
             ) from exc
         col = self.runner.item_embeddings
+        # an item the backbone never trained on (added since, see backbone/incremental.py) has no collaborative
+        # evidence: its full-head weight n/(n+k) uses the interactions the backbone saw, 0 for it
+        trained = getattr(self.runner, "trained_counts", None)
+        self.collab_count = (
+            np.minimum(count, trained) if trained is not None and trained.shape == count.shape else count
+        )
         n_items = semantic.shape[0] - 1
         rng = np.random.default_rng(o.seed)
         probe = rng.choice(np.arange(1, n_items + 1), size=min(o.probe_items, n_items), replace=False)
@@ -161,7 +170,7 @@ class IadsrScorer:
         real_iid = iid[rows_held]
         real_segs = Segments.from_sorted_ids(segs.seg[rows_held])
         real_f = compute_features(real_iid, real_segs, states[rows_held], self.spaces, self.align)
-        p_real, _, _ = det.raw(real_f, count[real_iid].astype(np.float32))
+        p_real, _, _ = det.raw(real_f, self.collab_count[real_iid].astype(np.float32))
         det.calibration = fit_calibration(p_real, p_held[held_y])
         self.detector = det
         self.fit_report = {
@@ -190,7 +199,8 @@ class IadsrScorer:
         seqs = np.split(iid, segs.start[1:]) if iid.size else []
         states = self.runner.states_for_sequences(seqs)
         feats = compute_features(iid, segs, states, self.spaces, self.align)
-        count = self.spaces.count[iid].astype(np.float32)
+        assert self.collab_count is not None
+        count = self.collab_count[iid].astype(np.float32)
         out = self.detector.predict(feats, count, segs.length[segs.seg].astype(np.float32))
         sem_p, _ = self.semantic_head.predict(np.stack([feats[n] for n in SEMANTIC_FEATURES], axis=1))
         col_p, _ = self.collab_head.predict(np.stack([feats[n] for n in COLLAB_FEATURES], axis=1))

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from seqclean.errors import InputDataError, MissingInputError, OutputError
+from seqclean.errors import InputDataError, MissingInputError, OutputError, SeqcleanError
 
 ROW_INDEX = "row_index"
 """Name of the column that carries each interaction's 0-based row number in the input log."""
@@ -176,6 +176,27 @@ def _json_default(obj: Any) -> Any:
 
 
 MANIFEST = "manifest.json"
+WORKDIR_FORMAT = 2
+"""Version of the workdir's layout, recorded by `embed`; a workdir of another version is refused (rerun embed)."""
+
+
+@contextmanager
+def workdir_errors(workdir: Path) -> Iterator[None]:
+    """Turn read failures on the workdir's own files (corrupt, truncated, from another version) into an
+    `InputDataError` that says to rerun embed, never an internal error."""
+    try:
+        yield
+    except SeqcleanError:
+        raise
+    except Exception as exc:
+        known = (pl.exceptions.PolarsError, OSError, KeyError, json.JSONDecodeError)
+        if not isinstance(exc, known) and not type(exc).__module__.startswith(("onnxruntime", "pyarrow")):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputDataError(
+            f"{workdir}: a workdir file is corrupt or from another seqclean version ({type(exc).__name__}: "
+            f"{first[:200]}); rerun `seqclean embed` on this workdir"
+        ) from exc
 
 
 @dataclass
@@ -198,6 +219,14 @@ class Workdir:
             data: dict[str, Any] = json.loads(mf.read_text())
         except json.JSONDecodeError as exc:
             raise InputDataError(f"{mf}: not valid JSON ({exc.msg}); rerun `seqclean embed`") from exc
+        if not isinstance(data, dict):
+            raise InputDataError(f"{mf}: not a seqclean manifest; rerun `seqclean embed`")
+        version = data.get("workdir_format", 1)
+        if version != WORKDIR_FORMAT:
+            raise InputDataError(
+                f"{mf}: workdir format {version} (seqclean {data.get('seqclean_version', '?')}), this seqclean "
+                f"reads format {WORKDIR_FORMAT}; rerun `seqclean embed` on this workdir"
+            )
         return data
 
     def write_manifest(self, data: dict[str, Any]) -> None:

@@ -76,7 +76,9 @@ class EventLog:
             self.err.write(f"error: {fields.get('message', '')}\n")
         elif event == "stage_end" and not self.quiet:
             extra = ", ".join(f"{k} {v}" for k, v in fields.items() if k not in ("stage", "seconds"))
-            self.err.write(f"{fields.get('stage')}: done in {fields.get('seconds', 0):.1f}s{'; ' + extra if extra else ''}\n")
+            self.err.write(
+                f"{fields.get('stage')}: done in {fields.get('seconds', 0):.1f}s{'; ' + extra if extra else ''}\n"
+            )
         self.err.flush()
 
     def stage_start(self, stage: str, **fields: Any) -> None:

@@ -48,7 +48,9 @@ def run(
 
     e = timed("embed", lambda: embed(embed_cfg, progress), embed_info)
     s = timed(
-        "score", lambda: score(score_cfg, progress), lambda r: {"interactions": r.n_interactions, "flagged": r.n_flagged}
+        "score",
+        lambda: score(score_cfg, progress),
+        lambda r: {"interactions": r.n_interactions, "flagged": r.n_flagged},
     )
     f = timed(
         "filter",

@@ -20,7 +20,7 @@ from seqclean.config import DEFAULTS
 from seqclean.embed import ITEMS, SEMANTIC, SEQUENCES
 from seqclean.errors import UsageError
 from seqclean.interests import Segments, leave_one_out_mean, rowwise_cos, window_mean
-from seqclean.io import ROW_INDEX, Workdir, atomic_path, write_json, write_parquet
+from seqclean.io import ROW_INDEX, Workdir, atomic_path, workdir_errors, write_json, write_parquet
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.report import ItemAccumulator, SummaryAccumulator
 from seqclean.suggest import suggest_replacements
@@ -162,10 +162,11 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
         raise UsageError(f"--chunk-users {cfg.chunk_users}: must be at least 1")
     wd = Workdir(cfg.workdir)
     manifest = wd.read_manifest()
-    cols = manifest["columns"]
-    seq_path = wd.require(SEQUENCES, "embed")
-    ctx, cat = load_context(wd, cfg.cold_max_interactions, cfg.threshold)
-    n_users = int(manifest["embed"]["n_users"])
+    with workdir_errors(wd.path):
+        cols = manifest["columns"]
+        seq_path = wd.require(SEQUENCES, "embed")
+        ctx, cat = load_context(wd, cfg.cold_max_interactions, cfg.threshold)
+        n_users = int(manifest["embed"]["n_users"])
     scorer = SCORERS[cfg.scorer](cfg)
     scorer.fit(wd, seq_path, ctx, n_users, progress)
 

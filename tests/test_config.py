@@ -152,7 +152,7 @@ def test_each_option_agrees_on_cli_toml_and_library(tmp_path: Path) -> None:
 
 def test_unknown_toml_key_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     job = tmp_path / "job.toml"
-    job.write_text('[filter]\nthresold = 0.3\n')
+    job.write_text("[filter]\nthresold = 0.3\n")
     res = runner.invoke(app, ["run", "--config", str(job), "--log-format", "rich"])
     assert res.exit_code == 2, res.output
     assert "thresold" in res.output and str(job) in res.output

@@ -104,7 +104,9 @@ def load_previous(backbone_dir: Path, item_col: str) -> Previous | None:
         return None
     if ids["iid"].to_list() != list(range(1, ids.height + 1)):
         return None
-    return Previous(kind=cfg["kind"], options=cfg.get("options", {}), state=state, item_ids=ids[item_col], history=history)
+    return Previous(
+        kind=cfg["kind"], options=cfg.get("options", {}), state=state, item_ids=ids[item_col], history=history
+    )
 
 
 def plan(

@@ -57,6 +57,19 @@ def _read_table(backbone_dir: Path) -> np.ndarray:
     return table
 
 
+def _read_trained(backbone_dir: Path, n_rows: int) -> np.ndarray | None:
+    """Per iid, the interactions the backbone was trained on (`n_trained`); None for older backbones."""
+    from seqclean.backbone.train import ITEM_EMBEDDINGS, N_TRAINED
+
+    path = backbone_dir / ITEM_EMBEDDINGS
+    if N_TRAINED not in pl.read_parquet_schema(path):
+        return None
+    df = pl.read_parquet(path, columns=["iid", N_TRAINED])
+    out = np.zeros(n_rows, dtype=np.int64)
+    out[df["iid"].to_numpy()] = df[N_TRAINED].to_numpy()
+    return out
+
+
 def plan_windows(lengths: np.ndarray, max_len: int, stride: int) -> tuple[np.ndarray, ...]:
     """Windows covering every position once (see the module docstring).
 
@@ -129,6 +142,7 @@ class BackboneRunner(StateRunner):
         self.kind: str = cfg["kind"]
         self.max_len = int(cfg["options"]["max_len"])
         self._table = _read_table(d)
+        self.trained_counts = _read_trained(d, self._table.shape[0])
         self.dim = self._table.shape[1]
         self._session, self.provider = make_session(d / ONNX_MODEL, device, threads)
         self._input = INPUT

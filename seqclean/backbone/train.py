@@ -395,7 +395,9 @@ def train_backbone(
     carried = 0
     if plan.action == inc.FINE_TUNED:
         assert prev is not None and policy is not None
-        fit_cfg = replace(cfg, epochs=max(policy.finetune_epochs, 1), patience=min(cfg.patience, max(policy.finetune_epochs, 1)))
+        fit_cfg = replace(
+            cfg, epochs=max(policy.finetune_epochs, 1), patience=min(cfg.patience, max(policy.finetune_epochs, 1))
+        )
 
         def init(model: Any) -> None:
             nonlocal carried
