@@ -22,15 +22,13 @@ import numpy as np
 import polars as pl
 
 from seqclean import __version__
+from seqclean.backbone.config import BackboneConfig
 from seqclean.backbone.incremental import UpdatePolicy
-from seqclean.backbone.train import BackboneConfig
 from seqclean.config import DEFAULTS
-from seqclean.encoder import DEFAULT_MODEL, PRECISIONS, load_encoder, model_id, resolve_model_dir
-from seqclean.errors import InputDataError, SeqcleanError, UsageError
+from seqclean.encoder import DEFAULT_MODEL, check_precision, load_encoder, model_id, resolve_model_dir
+from seqclean.errors import InputDataError, SeqcleanError
 from seqclean.io import (
     ROW_INDEX,
-    WORKDIR_FORMAT,
-    Workdir,
     file_fingerprint,
     input_errors,
     require_columns,
@@ -42,10 +40,7 @@ from seqclean.io import (
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.runtime import providers_for
 from seqclean.text import default_template, template_fields, text_expr, text_hash
-
-SEQUENCES = "sequences.parquet"
-ITEMS = "items.parquet"
-SEMANTIC = "semantic.parquet"
+from seqclean.workdir import ITEMS, SEMANTIC, SEQUENCES, WORKDIR_FORMAT, Workdir
 
 
 @dataclass
@@ -89,8 +84,7 @@ class EmbedResult:
 def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
     """Run the embed stage end to end (see the module docstring for what it writes)."""
     providers_for(cfg.device)  # a bad --device, or cuda without a CUDA provider, fails before any work
-    if cfg.precision not in PRECISIONS:
-        raise UsageError(f"--precision {cfg.precision}: choose one of {', '.join(PRECISIONS)}")
+    check_precision(cfg.precision)
     wd = Workdir(cfg.workdir)
     log = _scan_log(cfg)
     items = _scan_items(cfg, log.collect_schema()[cfg.item_col])
@@ -163,15 +157,16 @@ def _backbone(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> dict[str, 
         from seqclean.backbone.byo import write_byo_backbone
 
         return write_byo_backbone(cfg.collab_embeddings, cfg.backbone, wd.path, cfg.item_col)
+    from seqclean.backbone.incremental import update_backbone
     from seqclean.backbone.train import train_backbone
 
-    previous = None
-    if wd.file("manifest.json").exists():
-        try:
-            previous = wd.read_manifest().get("backbone")
-        except SeqcleanError:
-            previous = None
-    return train_backbone(cfg.backbone, wd.path, cfg.item_col, progress, cfg.update, cfg.user_col, previous)
+    if cfg.update is None:
+        return train_backbone(cfg.backbone, wd.path, cfg.item_col, progress)
+    try:  # the last run's record of its backbone, returned as is when the sequences did not change
+        previous = wd.read_manifest().get("backbone")
+    except SeqcleanError:
+        previous = None
+    return update_backbone(cfg.backbone, wd.path, cfg.item_col, cfg.user_col, cfg.update, previous, progress)
 
 
 def _scan_log(cfg: EmbedConfig) -> pl.LazyFrame:

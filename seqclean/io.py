@@ -1,4 +1,4 @@
-"""Reading, validating and writing: everything that touches the file system lives here.
+"""Input scanning and validation, and atomic writes (workdir file names live in `seqclean.workdir`).
 
 Inputs are scanned lazily with Polars and never modified. Outputs are written to a temporary
 path beside their destination and renamed into place, so a crash never leaves half a file.
@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from seqclean.errors import InputDataError, MissingInputError, OutputError, SeqcleanError
+from seqclean.errors import InputDataError, MissingInputError, OutputError
 
 ROW_INDEX = "row_index"
 """Name of the column that carries each interaction's 0-based row number in the input log."""
@@ -173,82 +172,3 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "item"):
         return obj.item()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-MANIFEST = "manifest.json"
-WORKDIR_FORMAT = 2
-"""Version of the workdir's layout, recorded by `embed`; a workdir of another version is refused (rerun embed)."""
-
-
-@contextmanager
-def workdir_errors(workdir: Path) -> Iterator[None]:
-    """Turn read failures on the workdir's own files (corrupt, truncated, from another version) into an
-    `InputDataError` that says to rerun embed, never an internal error."""
-    try:
-        yield
-    except SeqcleanError:
-        raise
-    except Exception as exc:
-        known = (pl.exceptions.PolarsError, OSError, KeyError, json.JSONDecodeError)
-        if not isinstance(exc, known) and not type(exc).__module__.startswith(("onnxruntime", "pyarrow")):
-            raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputDataError(
-            f"{workdir}: a workdir file is corrupt or from another seqclean version ({type(exc).__name__}: "
-            f"{first[:200]}); rerun `seqclean embed` on this workdir"
-        ) from exc
-
-
-@dataclass
-class Workdir:
-    """The workdir holds every intermediate artefact and the manifest that records how they were made."""
-
-    path: Path
-
-    def file(self, name: str) -> Path:
-        return self.path / name
-
-    def read_manifest(self) -> dict[str, Any]:
-        mf = self.file(MANIFEST)
-        if not mf.exists():
-            raise MissingInputError(
-                f"{mf} not found: {self.path} is not a seqclean workdir; run `seqclean embed --workdir "
-                f"{self.path} ...` first"
-            )
-        try:
-            data: dict[str, Any] = json.loads(mf.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputDataError(f"{mf}: not valid JSON ({exc.msg}); rerun `seqclean embed`") from exc
-        if not isinstance(data, dict):
-            raise InputDataError(f"{mf}: not a seqclean manifest; rerun `seqclean embed`")
-        version = data.get("workdir_format", 1)
-        if version != WORKDIR_FORMAT:
-            raise InputDataError(
-                f"{mf}: workdir format {version} (seqclean {data.get('seqclean_version', '?')}), this seqclean "
-                f"reads format {WORKDIR_FORMAT}; rerun `seqclean embed` on this workdir"
-            )
-        return data
-
-    def write_manifest(self, data: dict[str, Any]) -> None:
-        write_json(data, self.file(MANIFEST))
-
-    def require(self, name: str, stage: str) -> Path:
-        p = self.file(name)
-        if not p.exists():
-            raise MissingInputError(f"{p} not found; run `seqclean {stage} --workdir {self.path}` first")
-        return p
-
-
-def check_unchanged(recorded: Sequence[dict[str, Any]], path: Path, what: str) -> None:
-    """Refuse to proceed when an input changed after `embed` recorded it (row numbers would not match)."""
-    if not path.exists():
-        raise MissingInputError(
-            f"{what} file {path} recorded in the manifest no longer exists; restore it or rerun embed"
-        )
-    now = file_fingerprint(path)
-    if [(f["path"], f["size"], f["mtime_ns"]) for f in now] != [
-        (f["path"], f["size"], f["mtime_ns"]) for f in recorded
-    ]:
-        raise InputDataError(
-            f"{path}: the {what} file changed since `seqclean embed` recorded it; rerun embed and score on it"
-        )

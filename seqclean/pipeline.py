@@ -1,14 +1,16 @@
-"""`seqclean run`: embed, score and filter in one call, as the nightly job runs them."""
+"""`seqclean run`: embed, score and filter in one call, as the nightly job runs them, then the HTML report."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from seqclean.embed import EmbedConfig, EmbedResult, embed
 from seqclean.filter import FilterConfig, FilterResult, filter_log
+from seqclean.html_report import REPORT_FILE, ReportConfig, write_report
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.score import ScoreConfig, ScoreResult, score
 
@@ -25,6 +27,7 @@ class RunResult:
     embed: EmbedResult
     score: ScoreResult
     filter: FilterResult
+    report: Path
     stages: dict[str, Any] = field(default_factory=dict)  # per stage: seconds and what was reused or recomputed
 
 
@@ -35,7 +38,8 @@ def run(
     progress: ProgressFn = no_progress,
     on_event: EventFn = no_events,
 ) -> RunResult:
-    """All three stages on one workdir; `RunResult.stages` says what each cost and what it reused."""
+    """All three stages on one workdir, then OUT/report.html; `RunResult.stages` says what each stage cost and
+    what it reused."""
     stages: dict[str, Any] = {}
 
     def timed(name: str, fn: Callable[[], Any], info: Callable[[Any], dict[str, Any]]) -> Any:
@@ -52,12 +56,14 @@ def run(
         lambda: score(score_cfg, progress),
         lambda r: {"interactions": r.n_interactions, "flagged": r.n_flagged},
     )
-    f = timed(
-        "filter",
-        lambda: filter_log(filter_cfg),
-        lambda r: {"removed": r.n_removed, "replaced": r.n_replaced, "input": r.n_input},
+    f = timed("filter", lambda: filter_log(filter_cfg), lambda r: {"removed": r.n_removed, "replaced": r.n_replaced})
+    out = filter_cfg.out
+    page = timed(
+        "report",
+        lambda: write_report(ReportConfig(workdir=filter_cfg.workdir, out=out / REPORT_FILE, filter_out=out)),
+        lambda p: {"path": str(p)},
     )
-    return RunResult(embed=e, score=s, filter=f, stages=stages)
+    return RunResult(embed=e, score=s, filter=f, report=page, stages=stages)
 
 
 def embed_info(r: EmbedResult) -> dict[str, Any]:

@@ -12,20 +12,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from seqclean.cli import EMBED_FIELDS, FILTER_FIELDS, SCORE_FIELDS, app, selected
-from seqclean.config import (
-    DEFAULTS,
-    SECTIONS,
-    Options,
-    base_type,
-    embed_config,
-    example_toml,
-    field_specs,
-    filter_config,
-    flag,
-    load_toml,
-    score_config,
-)
+from seqclean.build import embed_config, filter_config, score_config
+from seqclean.cli import app
+from seqclean.cli_options import EMBED_FIELDS, FILTER_FIELDS, SCORE_FIELDS, selected
+from seqclean.config import DEFAULTS, SECTIONS, Options, base_type, field_specs, flag
+from seqclean.jobfile import example_toml, load_toml
 
 runner = CliRunner()
 DISPLAY_ONLY = {"log_format", "quiet"}  # options of the display, not of any stage
@@ -84,8 +75,8 @@ def test_every_option_reachable_from_run_with_the_spec_default() -> None:
 def test_library_defaults_are_the_spec_defaults() -> None:
     from seqclean.embed import EmbedConfig
     from seqclean.filter import FilterConfig
-    from seqclean.iadsr import IadsrOptions
     from seqclean.score import ScoreConfig
+    from seqclean.scorers.iadsr import IadsrOptions
 
     p = Path("/tmp/p")
     opts = Options()

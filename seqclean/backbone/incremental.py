@@ -34,8 +34,11 @@ import numpy as np
 import polars as pl
 
 from seqclean.config import DEFAULTS
+from seqclean.io import write_json
+from seqclean.progress import ProgressFn, no_progress
+from seqclean.workdir import BACKBONE_DIR, BACKBONE_HISTORY, ITEMS, SEQUENCES
 
-HISTORY_JSON = "history.json"
+HISTORY_JSON = BACKBONE_HISTORY
 ARCH_KEYS = ("hidden", "layers", "heads", "dropout", "gru_hidden", "max_len")
 RETRAINED, FINE_TUNED, REUSED = "retrained", "fine_tuned", "reused"
 
@@ -85,7 +88,7 @@ def sequences_digest(seq_path: Path, item_col: str, user_col: str) -> str:
 
 def load_previous(backbone_dir: Path, item_col: str) -> Previous | None:
     """The workdir's backbone if one is complete and was trained here (not BYO vectors); else None."""
-    from seqclean.backbone.train import CONFIG_JSON, ITEM_EMBEDDINGS, MODEL_PT
+    from seqclean.backbone.config import CONFIG_JSON, ITEM_EMBEDDINGS, MODEL_PT
 
     cfg_path, pt, emb = backbone_dir / CONFIG_JSON, backbone_dir / MODEL_PT, backbone_dir / ITEM_EMBEDDINGS
     if not (cfg_path.exists() and pt.exists() and emb.exists()):
@@ -183,7 +186,66 @@ def carry_over(model: Any, prev: Previous, new_item_ids: pl.Series) -> int:
     return len(new_rows)
 
 
-def trained_counts(seq_path: Path, n_items: int) -> np.ndarray:
-    """Interactions per iid (index 0 = padding) in the sequences the backbone trains on."""
-    iid = pl.read_parquet(seq_path, columns=["iid"])["iid"].to_numpy()
-    return np.bincount(iid, minlength=n_items + 1).astype(np.int64)
+def _previous_counts(prev: Previous, backbone_dir: Path, item_col: str, new_ids: pl.Series) -> np.ndarray:
+    """Per new iid, the interactions the previous backbone trained the item's row on (0 for new items)."""
+    from seqclean.backbone.config import ITEM_EMBEDDINGS, N_TRAINED
+
+    try:
+        df = pl.read_parquet(backbone_dir / ITEM_EMBEDDINGS, columns=[item_col, N_TRAINED])
+        old = dict(zip(df[item_col].to_list(), df[N_TRAINED].to_list(), strict=True))
+    except Exception:  # no n_trained column: count nothing as trained, the safe side (cold path)
+        old = {}
+    return np.asarray([0] + [old.get(i, 0) for i in new_ids.to_list()], dtype=np.int64)
+
+
+def update_backbone(
+    cfg: Any,
+    workdir: Path,
+    item_col: str,
+    user_col: str,
+    policy: UpdatePolicy,
+    previous: dict[str, Any] | None = None,
+    progress: ProgressFn = no_progress,
+) -> dict[str, Any]:
+    """Reuse, fine-tune or retrain the workdir's backbone (`cfg`: a `BackboneConfig`); returns the manifest
+    section with `update`: the action, why, the rule statistics and the seconds it took. `previous` is the
+    last manifest's backbone section (returned as is when the backbone is reused)."""
+    from dataclasses import asdict, replace
+
+    from seqclean.backbone.train import train_backbone
+
+    t0 = time.perf_counter()
+    out = workdir / BACKBONE_DIR
+    items = pl.read_parquet(workdir / ITEMS, columns=["iid", item_col, "n_interactions"]).sort("iid")
+    digest = sequences_digest(workdir / SEQUENCES, item_col, user_col)
+    n_inter = int(items["n_interactions"].sum())
+    prev = load_previous(out, item_col)
+    p = plan(prev, policy, asdict(cfg), digest, items.filter(pl.col("n_interactions") > 0)[item_col], n_inter)
+    if p.action == REUSED and not (previous and previous.get("kind") == cfg.model):
+        p = Plan(FINE_TUNED, "same sequences, but the manifest has no record of the previous backbone", p.stats)
+    update: dict[str, Any] = {"action": p.action, "reason": p.reason, **p.stats}
+    if p.action == REUSED:
+        assert previous is not None
+        return {**previous, "update": {**update, "seconds": round(time.perf_counter() - t0, 3)}}
+    init, trained = None, None
+    if p.action == FINE_TUNED:
+        assert prev is not None
+        carried = [0]
+
+        def init(model: Any) -> None:
+            assert prev is not None
+            carried[0] = carry_over(model, prev, items[item_col])
+
+        epochs = policy.finetune_epochs
+        cfg = replace(cfg, epochs=epochs, patience=min(cfg.patience, max(epochs, 1)))
+        if epochs == 0:
+            trained = _previous_counts(prev, out, item_col, items[item_col])
+    section = train_backbone(cfg, workdir, item_col, progress, init, trained)
+    if p.action == FINE_TUNED:
+        update["items_carried_over"] = carried[0]
+        history = {**prev.history, "fine_tunes": int(prev.history.get("fine_tunes", 0)) + 1}  # type: ignore[union-attr]
+    else:
+        history = {"trained_at": time.time(), "scratch_interactions": n_inter, "fine_tunes": 0}
+    write_json({**history, "digest": digest}, out / HISTORY_JSON)
+    section["update"] = {**update, "seconds": round(time.perf_counter() - t0, 3)}
+    return section

@@ -14,7 +14,6 @@ rebuild the model), `item_embeddings.parquet` (iid, item id, vector), `onnx/mode
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,78 +24,23 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from seqclean.config import DEFAULTS
-from seqclean.errors import InputDataError, RuntimeUnavailableError, UsageError
-from seqclean.io import atomic_path, write_json, write_parquet
+from seqclean.backbone.config import (
+    BACKBONE_DIR,
+    CONFIG_JSON,
+    ITEM_EMBEDDINGS,
+    MODEL_PT,
+    ONNX_MODEL,
+    BackboneConfig,
+    write_item_embeddings,
+)
+from seqclean.backbone.data import last_windows, rank_metrics, read_sequences, training_windows
+from seqclean.backbone.runner import BackboneRunner
+from seqclean.errors import InputDataError, RuntimeUnavailableError
+from seqclean.io import atomic_path, write_json
 from seqclean.progress import ProgressFn, no_progress
+from seqclean.workdir import ITEMS, SEQUENCES
 
-BACKBONE_DIR = "backbone"
-MODEL_PT = "model.pt"
-CONFIG_JSON = "config.json"
-ITEM_EMBEDDINGS = "item_embeddings.parquet"
-ONNX_MODEL = "onnx/model.onnx"
-MODELS = ("sasrec", "gru4rec")
 ONNX_TOLERANCE = 1e-4
-N_TRAINED = "n_trained"
-
-
-@dataclass
-class BackboneConfig:
-    """Options of the backbone; `None` means the model's RecBole-like default.
-
-    SASRec: hidden 64, 2 layers, 2 heads, dropout 0.5. GRU4Rec: embedding 64, GRU hidden 128, 1 layer,
-    dropout 0.3. Both: Adam, lr 2e-3, max length 50, early stopping after `patience` epochs (docs/backbone.md).
-    """
-
-    model: str = DEFAULTS.backbone.backbone
-    epochs: int = DEFAULTS.backbone.epochs
-    batch_size: int = DEFAULTS.backbone.batch_size
-    lr: float = DEFAULTS.backbone.lr
-    max_len: int = DEFAULTS.backbone.max_len
-    hidden: int = 64
-    layers: int | None = None
-    heads: int = 2
-    dropout: float | None = None
-    gru_hidden: int = 128
-    seed: int = DEFAULTS.general.seed
-    patience: int = DEFAULTS.backbone.patience
-    device: str = DEFAULTS.general.device
-    weight_decay: float = 0.0
-    threads: int | None = None
-
-    def validate(self) -> None:
-        if self.model not in MODELS:
-            raise UsageError(f"--backbone {self.model}: choose sasrec or gru4rec")
-        for name, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size), ("--max-len", self.max_len)):
-            if value < 1:
-                raise UsageError(f"{name} {value}: must be at least 1")
-        if not self.lr > 0:
-            raise UsageError(f"--lr {self.lr}: must be positive")
-        if self.patience < 1:
-            raise UsageError(f"patience {self.patience}: must be at least 1")
-        if self.device not in {"auto", "cpu", "cuda"}:
-            raise UsageError(f"--device {self.device}: choose auto, cpu or cuda")
-        if self.model == "sasrec" and self.hidden % self.heads:
-            raise UsageError(f"hidden {self.hidden} is not divisible by heads {self.heads}; change one of them")
-
-    def model_args(self, n_items: int) -> dict[str, Any]:
-        """Keyword arguments of the model class (defaults resolved), also saved in config.json."""
-        if self.model == "sasrec":
-            return {
-                "n_items": n_items,
-                "hidden": self.hidden,
-                "layers": 2 if self.layers is None else self.layers,
-                "heads": self.heads,
-                "max_len": self.max_len,
-                "dropout": 0.5 if self.dropout is None else self.dropout,
-            }
-        return {
-            "n_items": n_items,
-            "hidden": self.hidden,
-            "gru_hidden": self.gru_hidden,
-            "layers": 1 if self.layers is None else self.layers,
-            "dropout": 0.3 if self.dropout is None else self.dropout,
-        }
 
 
 def build_model(kind: str, args: dict[str, Any]) -> Any:
@@ -121,100 +65,6 @@ class FitResult:
 
 
 # ---------------------------------------------------------------- data
-
-
-def read_sequences(path: Path) -> list[np.ndarray]:
-    """Per user (uid order), the iid sequence in position order, from sequences.parquet."""
-    df = (
-        pl.scan_parquet(path)
-        .select("uid", "position", "iid")
-        .sort("uid", "position")
-        .group_by("uid", maintain_order=True)
-        .agg(pl.col("iid"))
-        .collect()
-    )
-    return [np.asarray(s, dtype=np.int64) for s in df["iid"].to_list()]
-
-
-def training_windows(seqs: Sequence[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, targets), both int64 [N, max_len], right-padded with 0: target[j] is the item after input[j].
-
-    A sequence s gives inputs s[:-1] and targets s[1:]; longer than max_len, they are cut into
-    consecutive windows aligned on the end, so every target is used exactly once.
-    """
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    for s in seqs:
-        if len(s) < 2:
-            continue
-        x, y = s[:-1], s[1:]
-        for end in range(len(x), 0, -max_len):
-            start = max(0, end - max_len)
-            xs.append(x[start:end])
-            ys.append(y[start:end])
-    inputs = np.zeros((len(xs), max_len), dtype=np.int64)
-    targets = np.zeros((len(xs), max_len), dtype=np.int64)
-    for r, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        inputs[r, : len(x)] = x
-        targets[r, : len(y)] = y
-    return inputs, targets
-
-
-def last_windows(seqs: Sequence[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """The last max_len items of each sequence, right-padded, and each one's length (for next-item ranking)."""
-    out = np.zeros((len(seqs), max_len), dtype=np.int64)
-    lengths = np.zeros(len(seqs), dtype=np.int64)
-    for r, s in enumerate(seqs):
-        tail = s[-max_len:]
-        out[r, : len(tail)] = tail
-        lengths[r] = len(tail)
-    return out, lengths
-
-
-# ---------------------------------------------------------------- metrics
-
-
-def rank_metrics(
-    model: Any,
-    inputs: np.ndarray,
-    lengths: np.ndarray,
-    targets: np.ndarray,
-    device: str,
-    ks: Sequence[int] = (5, 10, 20),
-    batch_size: int = 512,
-) -> dict[str, float]:
-    """HR@K and NDCG@K of the next item, ranked against every item (full ranking, no sampling).
-
-    Rank = number of items scored strictly higher than the target; history items are not masked
-    (items may repeat in logs).
-    """
-    import torch
-
-    model.eval()
-    ranks = []
-    order = np.argsort(lengths, kind="stable")  # similar lengths together: trim the padding
-    with torch.no_grad():
-        table = model.item_emb.weight[1:]
-        for b in range(0, len(inputs), batch_size):
-            sel = order[b : b + batch_size]
-            n = int(lengths[sel].max())
-            x = torch.from_numpy(inputs[sel, :n]).to(device)
-            last = torch.from_numpy(lengths[sel] - 1).to(device)
-            h = model(x)[torch.arange(len(x), device=device), last]
-            scores = h @ table.T
-            t = torch.from_numpy(targets[sel] - 1).to(device)
-            tgt = scores.gather(1, t.unsqueeze(1))
-            ranks.append((scores > tgt).sum(1).cpu().numpy())
-    r = np.concatenate(ranks) if ranks else np.zeros(0)
-    out: dict[str, float] = {}
-    for k in ks:
-        hit = r < k
-        out[f"HR@{k}"] = float(hit.mean()) if len(r) else 0.0
-        out[f"NDCG@{k}"] = float(np.where(hit, 1.0 / np.log2(r + 2.0), 0.0).mean()) if len(r) else 0.0
-    return out
-
-
-# ---------------------------------------------------------------- training
 
 
 def resolve_device(device: str) -> str:
@@ -278,8 +128,8 @@ def fit(
 ) -> FitResult:
     """Train on `train_seqs`, select the epoch on next-item ranking of `valid_targets` after `valid_inputs`.
 
-    `init(model)` sets starting weights (fine-tuning); the starting weights then compete as epoch 0, so
-    fine-tuning never returns a model that validates worse than the one it started from."""
+    `init(model)` sets starting weights (fine-tuning); they then compete as epoch 0, so fine-tuning never
+    returns a model that validates worse than the one it started from."""
     import torch
     import torch.nn.functional as F
 
@@ -351,68 +201,34 @@ def train_backbone(
     workdir: Path,
     item_col: str,
     progress: ProgressFn = no_progress,
-    policy: Any = None,
-    user_col: str = "user_id",
-    previous: dict[str, Any] | None = None,
+    init: Callable[[Any], None] | None = None,
+    trained: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Train (or reuse / fine-tune, see `seqclean.backbone.incremental`) on `workdir/sequences.parquet`,
-    write the backbone outputs; returns the manifest section, whose `update` says what was done and why.
+    """Train on `workdir/sequences.parquet`, write the backbone outputs; returns the manifest section.
 
-    `policy` None always trains from scratch; `previous` is the last manifest's backbone section (reused as is
-    when the sequences did not change)."""
-    import time
-
+    Fine-tuning (`seqclean.backbone.incremental`): `init(model)` sets the starting weights, and with
+    `cfg.epochs == 0` they are kept as they are. `trained`: per iid, the interactions each item's row was
+    trained on (`n_trained`; default: its interactions in the sequences)."""
     import torch
 
-    from seqclean.backbone import incremental as inc
     from seqclean.backbone.export import export_onnx, torch_hidden
-    from seqclean.backbone.runner import BackboneRunner
 
+    keep = cfg.epochs == 0 and init is not None
+    if keep:
+        cfg = replace(cfg, epochs=1)
     cfg.validate()
-    t0 = time.perf_counter()
-    seq_path = workdir / "sequences.parquet"
-    out = workdir / BACKBONE_DIR
-    items = pl.read_parquet(workdir / "items.parquet", columns=["iid", item_col, "n_interactions"]).sort("iid")
+    seqs = read_sequences(workdir / SEQUENCES)
+    items = pl.read_parquet(workdir / ITEMS, columns=["iid", item_col]).sort("iid")
     n_items = items.height
-    digest = inc.sequences_digest(seq_path, item_col, user_col)
-    log_items = items.filter(pl.col("n_interactions") > 0)[item_col]
-    n_inter = int(items["n_interactions"].sum())
-    prev = inc.load_previous(out, item_col) if policy is not None else None
-    plan = inc.plan(prev, policy or inc.UpdatePolicy(retrain=True), asdict(cfg), digest, log_items, n_inter)
-    if plan.action == inc.REUSED and previous and previous.get("kind") == cfg.model:
-        section = dict(previous)
-        section["update"] = {"action": plan.action, "reason": plan.reason, **plan.stats}
-        section["update"]["seconds"] = round(time.perf_counter() - t0, 3)
-        return section
-    if plan.action == inc.REUSED:  # the manifest section is gone: fine-tune (cheap) rather than guess
-        plan = inc.Plan(inc.FINE_TUNED, "same sequences, but no manifest record of the previous backbone", plan.stats)
-
-    seqs = read_sequences(seq_path)
     users = [s for s in seqs if len(s) >= 2]
-    counts = inc.trained_counts(seq_path, n_items)
-    fit_cfg = cfg
-    init = None
-    carried = 0
-    if plan.action == inc.FINE_TUNED:
-        assert prev is not None and policy is not None
-        fit_cfg = replace(
-            cfg, epochs=max(policy.finetune_epochs, 1), patience=min(cfg.patience, max(policy.finetune_epochs, 1))
-        )
-
-        def init(model: Any) -> None:
-            nonlocal carried
-            carried = inc.carry_over(model, prev, items[item_col])
-
-    if plan.action == inc.FINE_TUNED and policy.finetune_epochs == 0:
-        model = build_model(cfg.model, cfg.model_args(n_items))
+    if keep:
         assert init is not None
+        model = build_model(cfg.model, cfg.model_args(n_items))
         init(model)
         result = FitResult(model=model, best_epoch=0, epochs_run=0, valid={}, device="cpu")
-        old_counts = _previous_counts(out, item_col)
-        counts = np.asarray([0] + [old_counts.get(i, 0) for i in items[item_col].to_list()], dtype=np.int64)
     else:
         result = fit(
-            fit_cfg,
+            cfg,
             n_items,
             [s[:-1] for s in users],
             [s[:-1] for s in users],
@@ -420,13 +236,16 @@ def train_backbone(
             progress,
             init,
         )
+    if trained is None:
+        trained = np.bincount(np.concatenate([np.zeros(0, np.int64), *seqs]), minlength=n_items + 1)
     model = result.model.to("cpu").eval()
+    out = workdir / BACKBONE_DIR
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / MODEL_PT) as tmp:
         torch.save(model.state_dict(), tmp)
     config = {"kind": cfg.model, "model_args": cfg.model_args(n_items), "options": asdict(cfg)}
     write_json(config, out / CONFIG_JSON)
-    write_item_embeddings(out / ITEM_EMBEDDINGS, items, item_col, model.item_emb.weight.detach().numpy(), counts)
+    write_item_embeddings(out / ITEM_EMBEDDINGS, items, item_col, model.item_emb.weight.detach().numpy(), trained)
     export_onnx(model, out / ONNX_MODEL, cfg.max_len)
 
     # the ONNX graph must give torch's numbers on real sequences (windows of the log, right-padded)
@@ -435,17 +254,6 @@ def train_backbone(
     diff = float(np.abs(runner.hidden_states(probe) - torch_hidden(model, probe))[probe > 0].max())
     if not diff <= ONNX_TOLERANCE:
         raise RuntimeError(f"ONNX export of the {cfg.model} backbone differs from torch by {diff:.2e}")
-    history = dict(prev.history) if (prev is not None and plan.action == inc.FINE_TUNED) else {}
-    if plan.action == inc.RETRAINED:
-        history = {"trained_at": time.time(), "scratch_interactions": n_inter, "fine_tunes": 0}
-    else:
-        history["fine_tunes"] = int(history.get("fine_tunes", 0)) + 1
-    history["digest"] = digest
-    write_json(history, out / inc.HISTORY_JSON)
-    update = {"action": plan.action, "reason": plan.reason, **plan.stats}
-    if plan.action == inc.FINE_TUNED:
-        update["items_carried_over"] = carried
-    update["seconds"] = round(time.perf_counter() - t0, 3)
     return {
         "kind": cfg.model,
         "config": asdict(cfg),
@@ -462,34 +270,4 @@ def train_backbone(
             "onnx": f"{BACKBONE_DIR}/{ONNX_MODEL}",
             "item_embeddings": f"{BACKBONE_DIR}/{ITEM_EMBEDDINGS}",
         },
-        "update": update,
     }
-
-
-def _previous_counts(backbone_dir: Path, item_col: str) -> dict[Any, int]:
-    """item id -> interactions the previous backbone was trained on (`n_trained`; 0 when unknown)."""
-    path = backbone_dir / ITEM_EMBEDDINGS
-    try:
-        df = pl.read_parquet(path, columns=[item_col, N_TRAINED])
-    except Exception:
-        return {}
-    return dict(zip(df[item_col].to_list(), df[N_TRAINED].to_list(), strict=True))
-
-
-def write_item_embeddings(
-    dest: Path, items: pl.DataFrame, item_col: str, table: np.ndarray, trained: np.ndarray | None = None
-) -> None:
-    """Rows for iid 1..n (padding row 0 left out): iid, the item id column, vector, and `n_trained` (by iid,
-    the item's interactions the vectors were trained on) when given."""
-    vec = np.ascontiguousarray(table[1:], dtype=np.float32)
-    frame = items.select("iid", item_col).with_columns(
-        pl.Series("vector", vec, dtype=pl.Array(pl.Float32, vec.shape[1]))
-    )
-    if trained is not None:
-        frame = frame.with_columns(pl.Series(N_TRAINED, np.asarray(trained[1:], dtype=np.int64)))
-    write_parquet(frame, dest)
-
-
-def read_config(backbone_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((backbone_dir / CONFIG_JSON).read_text())
-    return data

@@ -1,0 +1,164 @@
+"""How the CLI is built from the option specs (`seqclean.config`): which options each command takes, the
+Typer parameters generated from the spec fields, `--config` merging (defaults < TOML file < flags), and
+`guard`, which turns library errors into the one-line message (or JSON `error` event) and exit code of the
+README. No option is declared by hand anywhere, so `run` takes every stage's options and a default exists once."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from seqclean.config import SECTIONS, Options, field_specs, flag
+from seqclean.errors import MissingInputError, SeqcleanError, UsageError
+from seqclean.jobfile import load_toml
+from seqclean.log import EventLog
+
+ALL = None
+"""In a command's field selection: every field of the section."""
+
+# which options each command takes: section -> field names (ALL: the whole section)
+EMBED_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "inputs": ("interactions", "items", "workdir"),
+    "general": ALL,
+    "embed": ALL,
+    "backbone": ALL,
+}
+SCORE_FIELDS: dict[str, tuple[str, ...] | None] = {"inputs": ("workdir",), "general": ALL, "score": ALL}
+FILTER_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "inputs": ("workdir", "out"),
+    "general": ("log_format", "quiet"),
+    "filter": ALL,
+}
+RUN_FIELDS: dict[str, tuple[str, ...] | None] = dict.fromkeys(SECTIONS, ALL)
+REPORT_FIELDS: dict[str, tuple[str, ...] | None] = {"inputs": ("workdir",), "general": ("log_format", "quiet")}
+CONFIG_HELP = "TOML job file with any of these options ([section] key = value); flags given here override it."
+
+
+def selected(fields: dict[str, tuple[str, ...] | None]) -> list[tuple[str, dataclasses.Field[Any], Any]]:
+    """(section, field, type) of the options a command takes, in section order."""
+    return [
+        (s, f, tp) for s, f, tp in field_specs() if s in fields and (fields[s] is None or f.name in (fields[s] or ()))
+    ]
+
+
+def _parameter(f: dataclasses.Field[Any], tp: Any) -> inspect.Parameter:
+    """The Typer option of one spec field: `--name` (bools: `--name/--no-name`), its help and default."""
+    meta = f.metadata
+    help_text = meta["help"]
+    if meta.get("choices"):
+        help_text += f" [one of: {', '.join(meta['choices'])}]"
+    decls = [flag(f.name)]
+    if tp is bool:
+        decls = [flag(f.name)] if meta.get("short") else [f"{flag(f.name)}/--no-{f.name.replace('_', '-')}"]
+    if meta.get("short"):
+        decls.append(meta["short"])
+    annotation = Annotated[tp, typer.Option(*decls, help=help_text, show_default=f.default is not None)]
+    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=f.default)
+
+
+def _from_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether option `name` was given (so it overrides the TOML file), not left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def options_command(
+    app: typer.Typer,
+    name: str,
+    fields: dict[str, tuple[str, ...] | None],
+    help: str,
+    extra: dict[str, tuple[Any, Any]] | None = None,
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register command `name` with the spec options `fields` plus `--config`; the body gets the merged,
+    validated `Options` (defaults < TOML file < command-line flags), the command's `EventLog`, and the
+    command's own `extra` options ({name: (type, typer.Option)}, default None) that are not stage options."""
+    extra = extra or {}
+    specs = selected(fields)
+    sections = tuple(s for s in SECTIONS if s in fields)
+    names = {f.name for _, f, _ in specs}
+
+    def deco(body: Callable[..., None]) -> Callable[..., None]:
+        def command(**kwargs: Any) -> None:
+            ctx = kwargs.pop("ctx")
+            config: Path | None = kwargs.pop("config")
+            own = {k: kwargs.pop(k) for k in extra}
+            given = {k: v for k, v in kwargs.items() if _from_command_line(ctx, k)}
+            log = EventLog(str(kwargs.get("log_format", "auto")), quiet=bool(kwargs.get("quiet", False)))
+
+            def go() -> None:
+                nonlocal log
+                values: dict[str, Any] = {}
+                if config is not None:
+                    values.update({k: v for k, v in load_toml(config).items() if k in names})
+                values.update(given)
+                opts = Options.from_flat(values)
+                log = EventLog(opts.general.log_format, quiet=opts.general.quiet)
+                opts.validate(sections)
+                body(opts, log, **own)
+
+            guard(go, lambda: log)
+
+        params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
+        params += [_parameter(f, tp) for _, f, tp in specs]
+        params += [
+            inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[tp, o], default=None)
+            for k, (tp, o) in extra.items()
+        ]
+        params.append(
+            inspect.Parameter(
+                "config",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[Path | None, typer.Option("--config", help=CONFIG_HELP)],
+                default=None,
+            )
+        )
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__doc__ = help
+        command.__name__ = f"{name}_cli"
+        app.command(name)(command)
+        return command
+
+    return deco
+
+
+def guard(fn: Callable[[], None], log: Callable[[], EventLog]) -> None:
+    """Map library errors to a one-line message (or JSON `error` event) and the documented exit code."""
+
+    def fail(message: str, code: int) -> None:
+        log().emit("error", message=message, exit_code=code)
+        raise typer.Exit(code)
+
+    try:
+        fn()
+    except SeqcleanError as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted; outputs already in place are complete, rerun to finish", 130)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if os.environ.get("SEQCLEAN_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        fail(
+            f"internal error ({type(exc).__name__}: {first}); rerun with SEQCLEAN_DEBUG=1 for the traceback and "
+            "report it",
+            1,
+        )
+
+
+def check_paths(opts: Options, *names: str) -> None:
+    """The named input paths exist (cheap: no data is read). Missing ones are exit 3."""
+    for n in names:
+        p = getattr(opts.inputs, n)
+        if p is None:
+            raise UsageError(f"{flag(n)} is required: give it on the command line or as {n} in [inputs] of --config")
+        if not Path(p).exists():
+            raise MissingInputError(f"{flag(n)} {p}: does not exist; check the path")
