@@ -40,8 +40,6 @@ class InputOptions:
             if out == wd or wd in out.parents:
                 msg = "the outputs would overwrite the workdir's files (summary.json); give a directory outside it"
                 raise UsageError(f"--out {self.out} is inside --workdir {self.workdir}: {msg}")
-            if out in wd.parents:
-                raise UsageError(f"--workdir {self.workdir} is inside --out {self.out}; keep them apart")
 
 
 @dataclass
