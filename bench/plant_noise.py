@@ -6,6 +6,11 @@ item replaced by a random catalogue item different from the original: uniformly 
 items look plausible everywhere). User, timestamp and every other column are left as they were, so
 the row order and schema of the log are unchanged.
 
+`kind="insert"` instead adds round(rate * n) new rows (a uniformly drawn catalogue item each), every one
+at a random place in a random user's sequence (before or after a uniformly chosen row of the log), with a
+timestamp between its neighbours; the other columns are copied from that row. The new rows are appended
+after the original ones (labels `row_index` n, n+1, ...), so the original rows keep their row index.
+
     python -m bench.plant_noise --interactions .data/ml-100k/interactions.parquet --out /tmp/ml-noisy
 """
 
@@ -17,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-KINDS = ("uniform", "popularity")
+KINDS = ("uniform", "popularity", "insert")
 
 
 def plant_noise(
@@ -42,6 +47,8 @@ def plant_noise(
         raise ValueError(f"kind {kind!r}: choose one of {', '.join(KINDS)}")
     rng = np.random.default_rng(seed)
     n = log.height
+    if kind == "insert":
+        return _insert(log, rate, rng, user_col, item_col, time_col)
     items = log[item_col]
     counts = items.value_counts(sort=False).sort(item_col)
     cat = counts[item_col]
@@ -75,6 +82,63 @@ def plant_noise(
         items.alias("original_item"),
     )
     return noisy, labels
+
+
+def _insert(
+    log: pl.DataFrame, rate: float, rng: np.random.Generator, user_col: str, item_col: str, time_col: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    n = log.height
+    k = int(round(rate * n))
+    ts = log[time_col].to_numpy()
+    order = np.lexsort((np.arange(n), ts, log[user_col].to_numpy()))  # rows by user, then time
+    uid_sorted = log[user_col].to_numpy()[order]
+    anchor_pos = rng.integers(0, n, size=k)  # a position in the sorted log
+    before = rng.random(k) < 0.5
+    t_anchor = ts[order[anchor_pos]]
+    nb = np.where(before, anchor_pos - 1, anchor_pos + 1)
+    has_nb = (nb >= 0) & (nb < n)
+    nb_c = np.clip(nb, 0, n - 1)
+    same_user = has_nb & (uid_sorted[nb_c] == uid_sorted[anchor_pos])
+    t_nb = np.where(same_user, ts[order[nb_c]], np.where(before, t_anchor - 2, t_anchor + 2))
+    new_t = (t_anchor + t_nb) // 2 + ((t_anchor + t_nb) % 2) * before  # strictly between when the gap allows
+    cat = np.sort(log[item_col].unique().to_numpy())
+    new_items = cat[rng.integers(0, cat.size, size=k)]
+    src = order[anchor_pos]
+    extra = log[src.tolist()].with_columns(
+        pl.Series(item_col, new_items, dtype=log[item_col].dtype),
+        pl.Series(time_col, new_t, dtype=log[time_col].dtype),
+    )
+    noisy = pl.concat([log, extra])
+    labels = pl.DataFrame(
+        {
+            "row_index": np.arange(n + k, dtype=np.uint32),
+            user_col: noisy[user_col],
+            time_col: noisy[time_col],
+            "is_noise": np.r_[np.zeros(n, bool), np.ones(k, bool)],
+        }
+    ).with_columns(
+        pl.when(pl.col("is_noise")).then(pl.lit("insert")).otherwise(None).alias("noise_kind"),
+        pl.concat([log[item_col], pl.Series(item_col, [None] * k, dtype=log[item_col].dtype)]).alias("original_item"),
+    )
+    return noisy, labels
+
+
+def last_interactions(
+    log: pl.DataFrame, low: int, high: int, seed: int = 0, user_col: str = "user_id", time_col: str = "timestamp"
+) -> pl.DataFrame:
+    """A sparse log: each user's most recent k interactions, k drawn uniformly in [low, high] per user
+    (seeded); items keep whatever interactions remain, so many become rare. Row order is kept."""
+    users = log[user_col].unique().sort()
+    rng = np.random.default_rng(seed)
+    keep = pl.DataFrame({user_col: users, "_k": rng.integers(low, high + 1, size=users.len())})
+    return (
+        log.with_row_index("_r")
+        .join(keep, on=user_col)
+        .with_columns(pl.col(time_col).rank("ordinal", descending=True).over(user_col).alias("_rank"))
+        .filter(pl.col("_rank") <= pl.col("_k"))
+        .sort("_r")
+        .drop("_r", "_k", "_rank")
+    )
 
 
 def main() -> None:

@@ -164,8 +164,11 @@ class Calibration:
         return np.clip(out, 0.0, 1.0)
 
 
-def fit_calibration(p_real: np.ndarray, p_corrupted: np.ndarray, bins: int = 40, min_tail: float = 0.1) -> Calibration:
-    """Estimate the real log's noise share and the per-bin posterior from held-out raw outputs."""
+def fit_calibration(
+    p_real: np.ndarray, p_corrupted: np.ndarray, bins: int = 40, min_tail: float = 0.1, prior: float | None = None
+) -> Calibration:
+    """Estimate the real log's noise share and the per-bin posterior from held-out raw outputs (`prior`: use this
+    noise share instead of estimating it, e.g. one estimated on more rows)."""
     edges = np.unique(np.quantile(p_real, np.linspace(0.0, 1.0, bins + 1)))
     edges[0], edges[-1] = 0.0, 1.0 + 1e-9
     f_real = np.histogram(p_real, bins=edges)[0] / max(p_real.size, 1)
@@ -174,7 +177,8 @@ def fit_calibration(p_real: np.ndarray, p_corrupted: np.ndarray, bins: int = 40,
     tail_corr = np.cumsum(f_corr[::-1])[::-1]
     ok = tail_corr >= min_tail
     ratios = tail_real[ok] / tail_corr[ok]
-    prior = float(np.clip(ratios.min() if ratios.size else 0.0, 0.0, 0.5))
+    if prior is None:
+        prior = float(np.clip(ratios.min() if ratios.size else 0.0, 0.0, 0.5))
     with np.errstate(divide="ignore", invalid="ignore"):
         post = np.where(f_real > 0, prior * f_corr / f_real, 1.0)
     post = np.maximum.accumulate(np.clip(post, 0.0, 1.0))

@@ -7,6 +7,7 @@ size); `score_chunk` is then a pure function of one chunk of whole users.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import polars as pl
 
 from seqclean.align import Alignment, fit_alignment
 from seqclean.config import DEFAULTS
-from seqclean.detector import Detector, MLPEnsemble, corrupt, fit_calibration, train_ensemble
+from seqclean.detector import Calibration, Detector, MLPEnsemble, fit_calibration, train_ensemble
 from seqclean.errors import MissingInputError
 from seqclean.features import (
     COLD_FEATURES,
@@ -32,6 +33,20 @@ from seqclean.interests import Segments, l2_normalise, shift_back, window_mean
 from seqclean.metrics import roc_auc
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.scorers.base import Context
+from seqclean.seqdetector import (
+    Corruption,
+    Ensemble,
+    SeqDetector,
+    SeqDetectorOptions,
+    collab_weight,
+    corrupt_sequences,
+    export_onnx_bytes,
+    fit_input_spec,
+    n_inputs,
+    plan_windows,
+    position_inputs,
+    train_members,
+)
 from seqclean.suggest import suggest_replacements
 from seqclean.workdir import Workdir, workdir_errors
 
@@ -45,8 +60,11 @@ class IadsrOptions:
     corruption_rate: float = 0.15
     cold_k: float = DEFAULTS.score.cold_k
     probe_items: int = 256
-    members: int = 5
-    epochs: int = 4
+    members: int = 2
+    steps: int = 1500
+    mlp_weight: float = 0.0
+    """Share of the per-interaction MLP detector (features only) in the raw score; the rest is the sequence model."""
+    detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
     suggest_min_score: float = 0.1
     seed: int = DEFAULTS.general.seed
     device: str = DEFAULTS.general.device
@@ -59,6 +77,19 @@ def sequences_of(frame: pl.DataFrame) -> tuple[np.ndarray, Segments, list[np.nda
     segs = Segments.from_sorted_ids(uid)
     seqs = np.split(iid, segs.start[1:]) if iid.size else []
     return iid, segs, seqs
+
+
+def _from_end(segs: Segments) -> np.ndarray:
+    """0 for a user's last row, 1 for the second last, ..."""
+    return segs.length[segs.seg] - 1 - segs.position
+
+
+END_GROUPS = 3
+
+
+def _end_group(segs: Segments) -> np.ndarray:
+    """0 = a user's last row, 1 = second last, 2 = any other (one-row users count as last)."""
+    return np.minimum(_from_end(segs), END_GROUPS - 1)
 
 
 def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
@@ -81,12 +112,16 @@ class IadsrScorer:
     runner: Any = None
     spaces: Spaces | None = None
     align: Alignment | None = None
-    detector: Detector | None = None
+    seq: SeqDetector | None = None
+    calibration: Calibration | None = None
+    mlp: Detector | None = None
+    group_calibration: list[Calibration] = field(default_factory=list)
     collab_head: MLPEnsemble | None = None
     semantic_head: MLPEnsemble | None = None
     fit_report: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
     _catalogue: np.ndarray | None = None
-    collab_count: np.ndarray | None = None  # per iid: interactions the backbone trained on (weights the full head)
+    collab_count: np.ndarray | None = None  # per iid: interactions the backbone trained the item on (gates col)
 
     def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn = no_progress) -> None:
         """Learn the alignment heads and the detector on a seeded sample of users."""
@@ -102,12 +137,11 @@ class IadsrScorer:
                 f"{exc}; the iadsr scorer needs the collaborative backbone (or use --scorer baseline-semantic)"
             ) from exc
         col = self.runner.item_embeddings
-        # an item the backbone never trained on (added since, see backbone/incremental.py) has no collaborative
-        # evidence: its full-head weight n/(n+k) uses the interactions the backbone saw, 0 for it
+        # an item the backbone never trained on (added since, backbone/incremental.py) has no collaborative
+        # evidence: scoring gates it by the interactions the backbone saw, 0 for it (the semantic/cold path)
         trained = getattr(self.runner, "trained_counts", None)
-        self.collab_count = (
-            np.minimum(count, trained) if trained is not None and trained.shape == count.shape else count
-        )
+        ok = trained is not None and trained.shape == count.shape
+        self.collab_count = np.minimum(count, trained) if ok else count
         n_items = semantic.shape[0] - 1
         rng = np.random.default_rng(o.seed)
         probe = rng.choice(np.arange(1, n_items + 1), size=min(o.probe_items, n_items), replace=False)
@@ -135,50 +169,112 @@ class IadsrScorer:
             held[:] = False
             held[: max(1, n_seg // 5)] = True
         rows_held = held[segs.seg]
+        so = SeqDetectorOptions(seed=o.seed, members=o.members, steps=o.steps, **o.detector)
+        spaces = self.spaces
+        align = self.align
 
-        def corrupted_features(mask: np.ndarray, r: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        def corrupted(mask: np.ndarray, r: np.random.Generator) -> tuple[Corruption, dict[str, np.ndarray]]:
             sub_iid = iid[mask]
             sub_segs = Segments.from_sorted_ids(segs.seg[mask])
-            c_iid, label = corrupt(sub_iid, sub_segs, n_items, count, r, o.corruption_rate)
-            c_seqs = np.split(c_iid, sub_segs.start[1:])
-            c_states = self.runner.states_for_sequences(c_seqs)
-            assert self.spaces is not None
-            feats = compute_features(c_iid, sub_segs, c_states, self.spaces, self.align)
-            feats["_count"] = count[c_iid].astype(np.float32)
-            return feats, label
+            c = corrupt_sequences(
+                sub_iid,
+                sub_segs,
+                r,
+                n_items=n_items,
+                popularity=count,
+                col=col,
+                sem=semantic,
+                prev_state=shift_back(states[mask], sub_segs),
+                replace_rate=so.replace_rate,
+                insert_rate=so.insert_rate,
+                mix=so.mix,
+            )
+            c_states = self.runner.states_for_sequences(np.split(c.iid, c.segs.start[1:]))
+            return c, compute_features(c.iid, c.segs, c_states, spaces, align)
 
-        train_f, train_y = corrupted_features(~rows_held, np.random.default_rng(o.seed + 1))
+        first: dict[str, Any] = {}
+        draws: dict[int, tuple[Corruption, dict[str, np.ndarray]]] = {}
+
+        def epoch_data(e: int) -> tuple[np.ndarray, ...]:
+            d = e % so.corruptions
+            if d not in draws:
+                draws[d] = corrupted(~rows_held, np.random.default_rng([o.seed, 1, d]))
+            c, feats = draws[d]
+            r = np.random.default_rng([o.seed, 3, e])
+            keep = (r.random(c.iid.size) >= so.collab_dropout).astype(np.float32)
+            x = position_inputs(c.iid, c.segs, feats, first["spec"], col, semantic, align, count, keep)
+            win, row_win, row_off = plan_windows(c.segs.length, so.window, so.stride)
+            return x, win, row_win, row_off, c.label
+
         progress("fit detector", 3, 5)
+        t_fit = time.perf_counter()
+        c0, f0 = draws[0] = corrupted(~rows_held, np.random.default_rng([o.seed, 1, 0]))
+        first.update(feats=f0, label=c0.label, spec=fit_input_spec(f0, c0.segs, col, count, o.cold_k))
+        vc, vf = corrupted(rows_held, np.random.default_rng([o.seed, 4]))
+        x_valid = position_inputs(vc.iid, vc.segs, vf, first["spec"], col, semantic, align, count)
+        valid = (x_valid, plan_windows(vc.segs.length, so.window, so.stride)[0], vc.label)
+        nets, train_info = train_members(epoch_data, n_inputs(col, semantic), so, valid=valid)
+        self.seq = SeqDetector(
+            spec=first["spec"],
+            options=so,
+            onnx=export_onnx_bytes(Ensemble.wrap(nets), n_inputs(col, semantic)),
+            n_in=n_inputs(col, semantic),
+            device=o.device,
+        )
+        fit_s = time.perf_counter() - t_fit
 
         def stack(f: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
             return np.stack([f[n] for n in names], axis=1)
 
-        kw = {"members": o.members, "epochs": o.epochs, "seed": o.seed}
-        full = train_ensemble(stack(train_f, FULL_FEATURES), train_y, FULL_FEATURES, **kw)
-        cold = train_ensemble(stack(train_f, COLD_FEATURES), train_y, COLD_FEATURES, **kw)
+        # the single-space reference heads (explanatory columns), on the first epoch's corruption
+        kw = {"members": 3, "epochs": 3, "seed": o.seed}
+        train_f, train_y = first["feats"], first["label"]
         self.collab_head = train_ensemble(stack(train_f, COLLAB_FEATURES), train_y, COLLAB_FEATURES, **kw)
+        if o.mlp_weight > 0:  # the per-interaction MLP heads (full + cold, blended by w), averaged in
+            self.mlp = Detector(
+                full=train_ensemble(stack(train_f, FULL_FEATURES), train_y, FULL_FEATURES, **kw),
+                cold=train_ensemble(stack(train_f, COLD_FEATURES), train_y, COLD_FEATURES, **kw),
+                cold_k=o.cold_k,
+            )
         self.semantic_head = train_ensemble(stack(train_f, SEMANTIC_FEATURES), train_y, SEMANTIC_FEATURES, **kw)
-        train_prior = float(train_y.mean())
-        det = Detector(full=full, cold=cold, cold_k=o.cold_k)
+        draws.clear()
         progress("fit detector", 4, 5)
 
         # held-out: detection quality on fresh corruption, then the real log's noise prior
-        held_f, held_y = corrupted_features(rows_held, np.random.default_rng(o.seed + 2))
-        p_held, _, _ = det.raw(held_f, held_f["_count"])
+        hc, held_f = corrupted(rows_held, np.random.default_rng([o.seed, 2]))
+        p_held = self._raw(hc.iid, hc.segs, held_f)[0]
         real_iid = iid[rows_held]
         real_segs = Segments.from_sorted_ids(segs.seg[rows_held])
         real_f = compute_features(real_iid, real_segs, states[rows_held], self.spaces, self.align)
-        p_real, _, _ = det.raw(real_f, self.collab_count[real_iid].astype(np.float32))
-        det.calibration = fit_calibration(p_real, p_held[held_y])
-        self.detector = det
+        p_real = self._raw(real_iid, real_segs, real_f)[0]
+        self.calibration = fit_calibration(p_real, p_held[hc.label])
+        # per position-from-end group (last, second last, the rest): the right-hand context is missing at the
+        # end, so raw outputs there are distributed differently for clean rows too; each group's posterior is
+        # read from its own real vs corrupted distributions, so missing evidence does not read as noise. The
+        # noise share is the global estimate: estimating it per group counts the end's weaker separation of
+        # clean rows as extra noise (measured: the last two were flagged 4x the middle's rate)
+        g_real, g_held = _end_group(real_segs), _end_group(hc.segs)
+        self.group_calibration = []
+        for g in range(END_GROUPS):
+            pr, pc = p_real[g_real == g], p_held[hc.label & (g_held == g)]
+            if pr.size >= 100 and pc.size >= 20:
+                bins = int(np.clip(min(pr.size, 4 * pc.size) // 50, 5, 40))
+                prior = self.calibration.prior  # one noise share for all positions (see the comment above)
+                self.group_calibration.append(fit_calibration(pr, pc, bins=bins, prior=prior))
+            else:
+                self.group_calibration.append(self.calibration)
+        held_pos = _from_end(hc.segs)
+        last2 = held_pos < 2
         self.fit_report = {
             "fit_users": int(n_seg),
             "fit_interactions": int(iid.size),
-            "corruption_rate": o.corruption_rate,
-            "train_prior": round(train_prior, 6),
-            "estimated_noise_rate": round(det.calibration.prior, 6),
-            "heldout_corruption_auc": round(roc_auc(held_y, p_held), 6),
-            "heldout_corruption_ece": round(_ece(p_held, held_y.astype(float)), 6),
+            "detector": "sequence transformer (seqclean/seqdetector.py)",
+            "corruption_rate": round(float(first["label"].mean()), 6),
+            "estimated_noise_rate": round(self.calibration.prior, 6),
+            "heldout_corruption_auc": round(roc_auc(hc.label, p_held), 6),
+            "heldout_corruption_auc_last_two": round(roc_auc(hc.label[last2], p_held[last2]), 6),
+            "heldout_corruption_ece": round(_ece(p_held, hc.label.astype(float)), 6),
+            "detector_train": {k: v for k, v in train_info.items() if not k.endswith("_s")},
             "alignment": {
                 "infonce_short": round(self.align.loss_short, 4),
                 "infonce_long": round(self.align.loss_long, 4),
@@ -187,19 +283,55 @@ class IadsrScorer:
             },
             "backbone": getattr(self.runner, "kind", "unknown"),
             "provider": getattr(self.runner, "provider", "unknown"),
+            "detector_provider": self.seq.provider,
         }
+        # wall-clock times vary between identical runs: kept out of summary.json (reruns are byte-identical)
+        self.timing = {"detector_fit_s": round(fit_s, 1)} | {k: v for k, v in train_info.items() if k.endswith("_s")}
         progress("fit detector", 5, 5)
+
+    def _calibrate(self, p: np.ndarray, segs: Segments) -> np.ndarray:
+        assert self.calibration is not None
+        if not self.group_calibration:
+            return self.calibration(p)
+        g = _end_group(segs)
+        out = np.empty_like(p, dtype=np.float64)
+        for k, cal in enumerate(self.group_calibration):
+            m = g == k
+            out[m] = cal(p[m])
+        return out
+
+    def _raw(
+        self, iid: np.ndarray, segs: Segments, feats: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean member P(corrupted) at the training rate, member std, collaborative gate w)."""
+        assert self.seq is not None and self.spaces is not None and self.align is not None
+        sp = self.spaces
+        cc = sp.count if self.collab_count is None else self.collab_count
+        x = position_inputs(iid, segs, feats, self.seq.spec, sp.col, sp.sem, self.align, cc)
+        probs = self.seq.member_probs(x, segs)
+        w = collab_weight(cc[iid], self.seq.spec.cold_k)
+        if self.mlp is None:
+            return probs.mean(axis=0), probs.std(axis=0), w
+        feats = dict(feats, _count=cc[iid].astype(np.float32))
+        p_mlp = self.mlp.raw(feats, feats["_count"])[0]
+        a = self.options.mlp_weight
+        allp = np.concatenate([probs, p_mlp[None]], axis=0)
+        return (1 - a) * probs.mean(axis=0) + a * p_mlp, allp.std(axis=0), w
 
     def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
         """noise_score, uncertainty, a replacement suggestion and the component columns for one chunk."""
-        assert self.spaces is not None and self.detector is not None and self.align is not None
+        assert self.spaces is not None and self.calibration is not None and self.align is not None
         assert self.collab_head is not None and self.semantic_head is not None
         seqs = np.split(iid, segs.start[1:]) if iid.size else []
         states = self.runner.states_for_sequences(seqs)
         feats = compute_features(iid, segs, states, self.spaces, self.align)
-        assert self.collab_count is not None
-        count = self.collab_count[iid].astype(np.float32)
-        out = self.detector.predict(feats, count, segs.length[segs.seg].astype(np.float32))
+        p, std, w = self._raw(iid, segs, feats)
+        evidence = np.clip((segs.length[segs.seg] - 1) / 4.0, 0.0, 1.0)  # >= 5 interactions = full evidence
+        out: dict[str, np.ndarray] = {
+            "noise_score": np.clip(self._calibrate(p, segs), 0.0, 1.0),
+            "uncertainty": (1.0 - evidence * (1.0 - np.clip(2.0 * std, 0.0, 1.0))).astype(np.float32),
+            "collab_weight": w.astype(np.float32),
+        }
         sem_p, _ = self.semantic_head.predict(np.stack([feats[n] for n in SEMANTIC_FEATURES], axis=1))
         col_p, _ = self.collab_head.predict(np.stack([feats[n] for n in COLLAB_FEATURES], axis=1))
         out["semantic_only_score"] = sem_p.astype(np.float32)
