@@ -139,9 +139,9 @@ class IadsrScorer:
         col = self.runner.item_embeddings
         # an item the backbone never trained on (added since, backbone/incremental.py) has no collaborative
         # evidence: scoring gates it by the interactions the backbone saw, 0 for it (the semantic/cold path)
-        trained = getattr(self.runner, "trained_counts", None)
+        trained: np.ndarray | None = getattr(self.runner, "trained_counts", None)
         ok = trained is not None and trained.shape == count.shape
-        self.collab_count = np.minimum(count, trained) if ok else count
+        self.collab_count = np.minimum(count, trained) if trained is not None and ok else count
         n_items = semantic.shape[0] - 1
         rng = np.random.default_rng(o.seed)
         probe = rng.choice(np.arange(1, n_items + 1), size=min(o.probe_items, n_items), replace=False)
