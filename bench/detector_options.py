@@ -18,9 +18,10 @@ from typing import Any
 
 import polars as pl
 
-import seqclean.score as score_mod
+import seqclean.scorers as scorers_mod
 from seqclean.metrics import roc_auc
 from seqclean.score import ScoreConfig, score
+from seqclean.scorers.base import ScorerOptions
 from seqclean.scorers.iadsr import IadsrOptions, IadsrScorer
 
 
@@ -37,11 +38,11 @@ def main() -> None:
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(a.root / f"wd-{a.dataset}", dst)
 
-    def make(cfg: ScoreConfig) -> IadsrScorer:
+    def make(cfg: ScorerOptions) -> IadsrScorer:
         o = IadsrOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, seed=cfg.seed, device=cfg.device, **extra)
         return IadsrScorer(options=o)
 
-    score_mod.SCORERS["iadsr"] = make
+    scorers_mod.SCORERS["iadsr"] = make
     t = time.perf_counter()
     summ = score(ScoreConfig(workdir=dst)).summary
     s = pl.read_parquet(dst / "scores.parquet")

@@ -33,3 +33,14 @@ def precision_recall(labels: np.ndarray, flagged: np.ndarray) -> tuple[float, fl
     prec = tp / f.sum() if f.sum() else float("nan")
     rec = tp / y.sum() if y.sum() else float("nan")
     return prec, rec
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-width probability bins."""
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    err = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            err += m.mean() * abs(p[m].mean() - y[m].mean())
+    return float(err)

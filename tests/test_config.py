@@ -76,7 +76,7 @@ def test_library_defaults_are_the_spec_defaults() -> None:
     from seqclean.embed import EmbedConfig
     from seqclean.filter import FilterConfig
     from seqclean.score import ScoreConfig
-    from seqclean.scorers.iadsr import IadsrOptions
+    from seqclean.scorers.iadsr_options import IadsrOptions
 
     p = Path("/tmp/p")
     opts = Options()

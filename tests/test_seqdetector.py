@@ -10,7 +10,6 @@ import pytest
 
 from seqclean.backbone.runner import StateRunner
 from seqclean.interests import Segments, l2_normalise, shift_back
-from seqclean.io import Workdir
 from seqclean.metrics import roc_auc
 from seqclean.seqdetector import (
     Ensemble,
@@ -23,6 +22,7 @@ from seqclean.seqdetector import (
     plan_windows,
     torch_member_probs,
 )
+from seqclean.workdir import Workdir
 
 
 def _segs(lengths: list[int]) -> Segments:
@@ -147,7 +147,7 @@ def test_last_two_positions_are_not_flagged_more_than_the_middle(
     """Issue 16 on small data: with noise planted uniformly over positions, the flag rate on each user's last two
     rows is within 1.5x of the rate in the middle, and the detector still finds the noise."""
     import seqclean.backbone.runner as runner_mod
-    from seqclean.score import Context
+    from seqclean.scorers.base import Context
     from seqclean.scorers.iadsr import IadsrOptions, IadsrScorer
 
     rng = np.random.default_rng(0)

@@ -59,6 +59,14 @@ class StateRunner:
     dim: int
     _table: np.ndarray
 
+    trained_counts: np.ndarray | None = None  # per iid, interactions the backbone trained on (None: unknown)
+
+    def collab_counts(self, count: np.ndarray) -> np.ndarray:
+        """`count` capped by what the backbone trained on: 0 for items it never saw (added since it was
+        trained, see backbone/incremental.py), so scoring gives them no collaborative evidence."""
+        t = self.trained_counts
+        return np.minimum(count, t) if t is not None and t.shape == count.shape else count
+
     @property
     def item_embeddings(self) -> np.ndarray:
         """(n_iid + 1, d) float32; row 0 is padding."""

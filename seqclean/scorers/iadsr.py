@@ -16,23 +16,30 @@ import numpy as np
 import polars as pl
 
 from seqclean.align import Alignment, fit_alignment
-from seqclean.config import DEFAULTS
-from seqclean.detector import Calibration, Detector, MLPEnsemble, fit_calibration, train_ensemble
+from seqclean.detector import (
+    Calibration,
+    Detector,
+    MLPEnsemble,
+    apply_group_calibrations,
+    fit_calibration,
+    fit_group_calibrations,
+    train_ensemble,
+)
 from seqclean.errors import MissingInputError
 from seqclean.features import (
     COLD_FEATURES,
     COLLAB_FEATURES,
     FULL_FEATURES,
     SEMANTIC_FEATURES,
-    WINDOW,
     Spaces,
     compute_features,
     interest_pairs,
 )
-from seqclean.interests import Segments, l2_normalise, shift_back, window_mean
-from seqclean.metrics import roc_auc
+from seqclean.interests import END_GROUPS, Segments, end_group, from_end, shift_back
+from seqclean.metrics import ece, roc_auc
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.scorers.base import Context
+from seqclean.scorers.iadsr_options import COMPONENT_COLUMNS, IadsrOptions, sequences_of
 from seqclean.seqdetector import (
     Corruption,
     Ensemble,
@@ -47,60 +54,8 @@ from seqclean.seqdetector import (
     position_inputs,
     train_members,
 )
-from seqclean.suggest import suggest_replacements
+from seqclean.suggest import aligned_catalogue, aligned_suggestions
 from seqclean.workdir import Workdir, workdir_errors
-
-COMPONENT_COLUMNS = tuple(dict.fromkeys(FULL_FEATURES + COLD_FEATURES + ("iadsr_score",)))
-"""Features written to scores.parquet next to noise_score, so that every decision can be explained."""
-
-
-@dataclass
-class IadsrOptions:
-    fit_users: int = DEFAULTS.score.fit_users
-    corruption_rate: float = 0.15
-    cold_k: float = DEFAULTS.score.cold_k
-    probe_items: int = 256
-    members: int = 2
-    steps: int = 1500
-    mlp_weight: float = 0.0
-    """Share of the per-interaction MLP detector (features only) in the raw score; the rest is the sequence model."""
-    detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
-    suggest_min_score: float = 0.1
-    seed: int = DEFAULTS.general.seed
-    device: str = DEFAULTS.general.device
-
-
-def sequences_of(frame: pl.DataFrame) -> tuple[np.ndarray, Segments, list[np.ndarray]]:
-    """iid array, segments and per-user iid arrays of a frame sorted by (uid, position)."""
-    uid = frame["uid"].to_numpy()
-    iid = frame["iid"].to_numpy().astype(np.int64)
-    segs = Segments.from_sorted_ids(uid)
-    seqs = np.split(iid, segs.start[1:]) if iid.size else []
-    return iid, segs, seqs
-
-
-def _from_end(segs: Segments) -> np.ndarray:
-    """0 for a user's last row, 1 for the second last, ..."""
-    return segs.length[segs.seg] - 1 - segs.position
-
-
-END_GROUPS = 3
-
-
-def _end_group(segs: Segments) -> np.ndarray:
-    """0 = a user's last row, 1 = second last, 2 = any other (one-row users count as last)."""
-    return np.minimum(_from_end(segs), END_GROUPS - 1)
-
-
-def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error over equal-width probability bins."""
-    idx = np.minimum((p * bins).astype(int), bins - 1)
-    err = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            err += m.mean() * abs(p[m].mean() - y[m].mean())
-    return float(err)
 
 
 @dataclass
@@ -121,7 +76,7 @@ class IadsrScorer:
     fit_report: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, Any] = field(default_factory=dict)
     _catalogue: np.ndarray | None = None
-    collab_count: np.ndarray | None = None  # per iid: interactions the backbone trained the item on (gates col)
+    collab_count: np.ndarray | None = None  # per iid: interactions the backbone trained on (gates collab evidence)
 
     def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn = no_progress) -> None:
         """Learn the alignment heads and the detector on a seeded sample of users."""
@@ -137,11 +92,7 @@ class IadsrScorer:
                 f"{exc}; the iadsr scorer needs the collaborative backbone (or use --scorer baseline-semantic)"
             ) from exc
         col = self.runner.item_embeddings
-        # an item the backbone never trained on (added since, backbone/incremental.py) has no collaborative
-        # evidence: scoring gates it by the interactions the backbone saw, 0 for it (the semantic/cold path)
-        trained: np.ndarray | None = getattr(self.runner, "trained_counts", None)
-        ok = trained is not None and trained.shape == count.shape
-        self.collab_count = np.minimum(count, trained) if trained is not None and ok else count
+        self.collab_count = self.runner.collab_counts(count)  # 0 for items it never trained on: cold path
         n_items = semantic.shape[0] - 1
         rng = np.random.default_rng(o.seed)
         probe = rng.choice(np.arange(1, n_items + 1), size=min(o.probe_items, n_items), replace=False)
@@ -253,17 +204,10 @@ class IadsrScorer:
         # read from its own real vs corrupted distributions, so missing evidence does not read as noise. The
         # noise share is the global estimate: estimating it per group counts the end's weaker separation of
         # clean rows as extra noise (measured: the last two were flagged 4x the middle's rate)
-        g_real, g_held = _end_group(real_segs), _end_group(hc.segs)
-        self.group_calibration = []
-        for g in range(END_GROUPS):
-            pr, pc = p_real[g_real == g], p_held[hc.label & (g_held == g)]
-            if pr.size >= 100 and pc.size >= 20:
-                bins = int(np.clip(min(pr.size, 4 * pc.size) // 50, 5, 40))
-                prior = self.calibration.prior  # one noise share for all positions (see the comment above)
-                self.group_calibration.append(fit_calibration(pr, pc, bins=bins, prior=prior))
-            else:
-                self.group_calibration.append(self.calibration)
-        held_pos = _from_end(hc.segs)
+        self.group_calibration = fit_group_calibrations(
+            p_real, end_group(real_segs), p_held[hc.label], end_group(hc.segs)[hc.label], self.calibration, END_GROUPS
+        )
+        held_pos = from_end(hc.segs)
         last2 = held_pos < 2
         self.fit_report = {
             "fit_users": int(n_seg),
@@ -273,7 +217,7 @@ class IadsrScorer:
             "estimated_noise_rate": round(self.calibration.prior, 6),
             "heldout_corruption_auc": round(roc_auc(hc.label, p_held), 6),
             "heldout_corruption_auc_last_two": round(roc_auc(hc.label[last2], p_held[last2]), 6),
-            "heldout_corruption_ece": round(_ece(p_held, hc.label.astype(float)), 6),
+            "heldout_corruption_ece": round(ece(p_held, hc.label.astype(float)), 6),
             "detector_train": {k: v for k, v in train_info.items() if not k.endswith("_s")},
             "alignment": {
                 "infonce_short": round(self.align.loss_short, 4),
@@ -291,14 +235,7 @@ class IadsrScorer:
 
     def _calibrate(self, p: np.ndarray, segs: Segments) -> np.ndarray:
         assert self.calibration is not None
-        if not self.group_calibration:
-            return self.calibration(p)
-        g = _end_group(segs)
-        out = np.empty_like(p, dtype=np.float64)
-        for k, cal in enumerate(self.group_calibration):
-            m = g == k
-            out[m] = cal(p[m])
-        return out
+        return apply_group_calibrations(p, end_group(segs), self.group_calibration or [self.calibration])
 
     def _raw(
         self, iid: np.ndarray, segs: Segments, feats: dict[str, np.ndarray]
@@ -338,29 +275,20 @@ class IadsrScorer:
         out["collab_only_score"] = col_p.astype(np.float32)
         for k in COMPONENT_COLUMNS:
             out[k] = feats[k]
-        out["suggested_iid"], out["suggestion_confidence"] = self._suggest(
-            iid, segs, states, out["noise_score"] >= self.options.suggest_min_score
+        out["suggested_iid"], out["suggestion_confidence"] = aligned_suggestions(
+            iid,
+            segs,
+            states,
+            out["noise_score"] >= self.options.suggest_min_score,
+            self._aligned_catalogue(),
+            self.spaces.sem,
+            self.align,
         )
         return out
 
-    def _suggest(
-        self, iid: np.ndarray, segs: Segments, states: np.ndarray, rows: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """LLM4DSR's correction, grounded in the catalogue: the item nearest to the user's interest at j in
-        the aligned space (backbone state before j, and the projected semantic context around j), never one
-        already in the sequence. Only for `rows` (a catalogue-wide product per row is the costly part):
-        elsewhere the suggestion is empty (iid 0, confidence 0)."""
+    def _aligned_catalogue(self) -> np.ndarray:
+        """The catalogue in the aligned space, built once per fit (see `suggest.aligned_catalogue`)."""
         assert self.spaces is not None and self.align is not None
         if self._catalogue is None:
-            col = l2_normalise(self.spaces.col)
-            sem = l2_normalise(self.align.project_short(self.spaces.sem))
-            self._catalogue = l2_normalise(np.concatenate([col, sem], axis=1))
-            self._catalogue[0] = 0.0
-        e_sem = self.spaces.sem[iid]
-        ctx_sem = self.align.project_short(window_mean(e_sem, segs, WINDOW, WINDOW))
-        interest = np.concatenate([l2_normalise(shift_back(states, segs)), l2_normalise(ctx_sem)], axis=1)
-        interest[np.linalg.norm(ctx_sem, axis=1) == 0] = 0.0
-        best = np.zeros(iid.size, dtype=np.int64)
-        conf = np.zeros(iid.size, dtype=np.float32)
-        best[rows], conf[rows] = suggest_replacements(interest[rows], self._catalogue, segs.seg[rows], segs.seg, iid)
-        return best, conf
+            self._catalogue = aligned_catalogue(self.spaces.col, self.spaces.sem, self.align)
+        return self._catalogue
