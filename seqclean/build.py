@@ -48,6 +48,8 @@ def embed_config(o: Options) -> Any:
             patience=b.patience,
         ),
         collab_embeddings=e.collab_embeddings,
+        duplicates=e.duplicates,
+        rerun=g.rerun,
         update=update_policy(o),
     )
 
@@ -67,6 +69,7 @@ def update_policy(o: Options) -> Any:
 
 
 def score_config(o: Options) -> Any:
+    from seqclean.gate import Floors
     from seqclean.score import ScoreConfig
 
     s, g = o.score, o.general
@@ -78,6 +81,10 @@ def score_config(o: Options) -> Any:
         cold_k=s.cold_k,
         device=g.device,
         seed=g.seed,
+        floors=Floors(
+            detector_auc=s.min_detector_auc, backbone_lift=s.min_backbone_lift, alignment_top1=s.min_alignment_top1
+        ),
+        rerun=g.rerun,
     )
 
 
@@ -102,4 +109,6 @@ def filter_config(o: Options) -> Any:
         fallback=f.fallback,
         fmt=f.format,
         dataset_name=f.dataset_name,
+        force=f.force,
+        rerun=o.general.rerun,
     )

@@ -9,6 +9,7 @@ README; anything else is a bug (exit 1).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -25,8 +26,9 @@ from seqclean.cli_options import (
     guard,
     options_command,
 )
+from seqclean.cli_runtime import EXIT_EPILOG
 from seqclean.config import Options
-from seqclean.errors import EXIT_CODES, OutputError, UsageError
+from seqclean.errors import OutputError, UsageError
 from seqclean.log import EventLog, resolve_format
 
 app = typer.Typer(
@@ -35,7 +37,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    epilog="Exit codes: " + "; ".join(f"{k} {v.split(':')[0]}" for k, v in EXIT_CODES.items()),
+    rich_markup_mode=None,  # plain help: choices as <a|b>, flags without a <bool> placeholder
+    epilog=EXIT_EPILOG,
 )
 
 
@@ -69,6 +72,8 @@ def embed_cli(opts: Options, log: EventLog) -> None:
         r = embed(cfg, progress)
     info = embed_info(r)
     log.stage_end("embed", **info)
+    for w in r.warnings:
+        log.emit("warning", message=w)
     on = f" on {r.provider}" if r.provider else ""
     log.result(
         f"embedded {r.n_items} items ({r.n_encoded} encoded{on}, {r.n_cached} from cache) for "
@@ -88,7 +93,10 @@ def score_cli(opts: Options, log: EventLog) -> None:
     log.stage_start("score")
     with log.progress() as progress:
         r = score(cfg, progress)
-    log.stage_end("score", interactions=r.n_interactions, flagged=r.n_flagged)
+    log.stage_end("score", interactions=r.n_interactions, flagged=r.n_flagged, reused=r.reused)
+    if not r.summary.get("reliable", True):
+        reasons = "; ".join(r.summary["unreliable_reasons"])
+        log.emit("warning", message=f"{cfg.workdir}/summary.json: scores unreliable: {reasons}")
     log.result(
         f"scored {r.n_interactions} interactions; {r.n_flagged} flagged at threshold "
         f"{r.summary['threshold']} -> {cfg.workdir}",
@@ -107,7 +115,7 @@ def filter_cli(opts: Options, log: EventLog) -> None:
     cfg = filter_config(opts)
     log.stage_start("filter")
     r = filter_log(cfg)
-    log.stage_end("filter", removed=r.n_removed, replaced=r.n_replaced, input=r.n_input)
+    log.stage_end("filter", removed=r.n_removed, replaced=r.n_replaced, input=r.n_input, reused=r.reused)
     log.result(
         f"{r.summary['rule']['name']}: removed {r.n_removed}, replaced {r.n_replaced} of {r.n_input} "
         f"interactions -> {cfg.out}",
@@ -166,10 +174,12 @@ def run_cli(opts: Options, log: EventLog) -> None:
 def report_cli(opts: Options, log: EventLog, report_out: Path | None = None, filter_out: Path | None = None) -> None:
     from seqclean.build import need
     from seqclean.html_report import ReportConfig, write_report
+    from seqclean.stages import locked
 
     workdir = need(opts.inputs.workdir, "workdir")
     log.stage_start("report")
-    page = write_report(ReportConfig(workdir=workdir, out=report_out, filter_out=filter_out))
+    with locked(workdir) if workdir.is_dir() else nullcontext():  # exit 8 while a run rewrites it
+        page = write_report(ReportConfig(workdir=workdir, out=report_out, filter_out=filter_out))
     log.stage_end("report", path=str(page))
     log.result(f"report -> {page}", path=str(page))
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from seqclean.cli_runtime import Command, _raise_terminated
 from seqclean.config import SECTIONS, Options, field_specs, flag
-from seqclean.errors import MissingInputError, SeqcleanError, UsageError
+from seqclean.errors import MissingInputError, SeqcleanError, Terminated, UsageError
 from seqclean.jobfile import load_toml
 from seqclean.log import EventLog
 
@@ -32,7 +35,7 @@ EMBED_FIELDS: dict[str, tuple[str, ...] | None] = {
 SCORE_FIELDS: dict[str, tuple[str, ...] | None] = {"inputs": ("workdir",), "general": ALL, "score": ALL}
 FILTER_FIELDS: dict[str, tuple[str, ...] | None] = {
     "inputs": ("workdir", "out"),
-    "general": ("log_format", "quiet"),
+    "general": ("log_format", "quiet", "rerun"),
     "filter": ALL,
 }
 RUN_FIELDS: dict[str, tuple[str, ...] | None] = dict.fromkeys(SECTIONS, ALL)
@@ -122,7 +125,7 @@ def options_command(
         command.__annotations__ = {p.name: p.annotation for p in params}
         command.__doc__ = help
         command.__name__ = f"{name}_cli"
-        app.command(name)(command)
+        app.command(name, cls=Command)(command)
         return command
 
     return deco
@@ -135,12 +138,17 @@ def guard(fn: Callable[[], None], log: Callable[[], EventLog]) -> None:
         log().emit("error", message=message, exit_code=code)
         raise typer.Exit(code)
 
+    # SIGTERM as an exception (like Ctrl-C) so that every temp file and lock is cleaned up on the way out
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         fn()
     except SeqcleanError as exc:
         fail(str(exc), exc.exit_code)
+    except Terminated:
+        fail("terminated (SIGTERM); no partial files were left, rerun to finish", 143)
     except KeyboardInterrupt:
-        fail("interrupted; outputs already in place are complete, rerun to finish", 130)
+        fail("interrupted; no partial files were left, rerun to finish", 130)
     except typer.Exit:
         raise
     except Exception as exc:
@@ -152,6 +160,9 @@ def guard(fn: Callable[[], None], log: Callable[[], EventLog]) -> None:
             "report it",
             1,
         )
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def check_paths(opts: Options, *names: str) -> None:

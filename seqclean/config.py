@@ -1,9 +1,7 @@
 """Every option of every stage, defined once: name, type, default, help, choices and validation.
 
-The CLI commands (`seqclean.cli`), the TOML job file (`seqclean run --config job.toml`), `seqclean init`'s
-example file and the library's defaults (`EmbedConfig`, `BackboneConfig`, `ScoreConfig`, `FilterConfig`) are
-all built from the dataclasses here, so an option cannot exist in one place and not another, and a default is
-written once. Light on purpose (dataclasses + stdlib): the CLI imports it before any work, to validate.
+The CLI, the TOML job file, `seqclean init`'s example and the library's config defaults are all built from
+the dataclasses here, so a default is written once. Stdlib only: the CLI validates with it before any work.
 
 Conventions: one dataclass per TOML section; a field's name is its TOML key and its CLI flag
 (`min_seq_len` <-> `--min-seq-len`), unique across sections so that `run` can take them all.
@@ -17,6 +15,8 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from seqclean.errors import MissingInputError, UsageError
+
+DUPLICATES, LOGS, PRECS = ("drop", "keep", "error"), ("auto", "rich", "json"), ("fp32", "int8", "fp16")
 
 
 def opt(default: Any, help: str, *, choices: tuple[str, ...] = (), short: str | None = None) -> Any:
@@ -48,12 +48,9 @@ class GeneralOptions:
 
     device: str = opt("auto", "auto (CUDA when usable, else CPU), cpu or cuda.", choices=("auto", "cpu", "cuda"))
     seed: int = opt(0, "Random seed for everything stochastic.")
-    log_format: str = opt(
-        "auto",
-        "auto (rich on a terminal, JSON lines otherwise), rich, or json (one JSON event per line on stderr).",
-        choices=("auto", "rich", "json"),
-    )
+    log_format: str = opt("auto", "auto (rich on a terminal, else json), rich, or json (JSON on stderr).", choices=LOGS)
     quiet: bool = opt(False, "No progress display or summary (errors and warnings still go to stderr).", short="-q")
+    rerun: bool = opt(False, "Recompute every stage even when complete outputs for these inputs and options exist.")
 
     def validate(self) -> None:
         _nonneg("seed", self.seed)
@@ -70,12 +67,9 @@ class EmbedOptions:
     text_template: str | None = opt(None, "Item text template, e.g. '{title} | {genres}' (overrides --text-cols).")
     model: Path | None = opt(None, "Local sentence-transformers model dir (default: bundled MiniLM).")
     threads: int | None = opt(None, "ONNX Runtime threads for the text encoder (default: all cores).")
-    precision: str = opt(
-        "fp32",
-        "Text encoder graph: fp32, int8 (quantised, faster on CPU) or fp16 (GPU).",
-        choices=("fp32", "int8", "fp16"),
-    )
+    precision: str = opt("fp32", "Text encoder graph: int8 is quantised (faster on CPU), fp16 for GPUs.", choices=PRECS)
     encoder_batch_size: int = opt(64, "Texts per text-encoder batch.")
+    duplicates: str = opt("drop", "Exact (user, item, time) repeats: drop, keep or error.", choices=DUPLICATES)
     collab_embeddings: Path | None = opt(None, "Parquet of your own item vectors (id + 'vector'); skips the backbone.")
 
     @property
@@ -137,12 +131,19 @@ class ScoreOptions:
     fit_users: int = opt(3000, "Users sampled to fit the alignment and the detector.")
     cold_k: float = opt(2.0, "Cold-item protection: weight n/(n+k) on collaborative evidence (0 disables).")
     chunk_users: int = opt(5_000, "Users scored per chunk (bounds memory).")
+    min_detector_auc: float = opt(0.6, "Gate floor: detector held-out corruption AUC (0 disables).")
+    min_backbone_lift: float = opt(2.0, "Gate floor: backbone validation HR@10 over chance (0 disables).")
+    min_alignment_top1: float = opt(0.02, "Gate floor: alignment held-out top-1 retrieval (0 disables).")
 
     def validate(self) -> None:
         _positive("fit_users", self.fit_users)
         _positive("chunk_users", self.chunk_users)
         if not self.cold_k >= 0:
             raise UsageError(f"--cold-k {self.cold_k}: must be 0 or more")
+        _unit("min_detector_auc", self.min_detector_auc)
+        _unit("min_alignment_top1", self.min_alignment_top1)
+        if not self.min_backbone_lift >= 0:
+            raise UsageError(f"--min-backbone-lift {self.min_backbone_lift}: must be 0 or more")
 
 
 @dataclass
@@ -167,6 +168,7 @@ class FilterOptions:
         "parquet", "parquet, or recbole (also writes RecBole atomic files).", choices=("parquet", "recbole")
     )
     dataset_name: str = opt("cleaned", "File stem of the RecBole files.")
+    force: bool = opt(False, "Filter even when the self-check gate found the scores unreliable (exit 7).")
 
     def parsed_threshold(self) -> float | str | None:
         """A number in [0, 1], 'auto', or None ('none': only --max-fraction applies)."""
@@ -247,7 +249,6 @@ class Options:
             section.validate()
 
     def flat(self) -> dict[str, Any]:
-        """{field name: value} over every section."""
         return {f.name: getattr(getattr(self, s), f.name) for s in SECTIONS for f in dataclasses.fields(SECTIONS[s])}
 
     @classmethod

@@ -9,108 +9,150 @@ Writes into the workdir:
   `seqclean.backbone`.
 - `manifest.json`: inputs, column mapping and options, so `score` and `filter` need only the workdir.
 
-Sequence order: by timestamp; ties are broken by the row's position in the input (earlier row first).
+Config and the input tables live in `seqclean.embed_inputs` (re-exported here).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from seqclean import __version__
-from seqclean.backbone.config import BackboneConfig
-from seqclean.backbone.incremental import UpdatePolicy
-from seqclean.config import DEFAULTS
-from seqclean.encoder import DEFAULT_MODEL, check_precision, load_encoder, model_id, resolve_model_dir
-from seqclean.errors import InputDataError, SeqcleanError
-from seqclean.io import (
-    ROW_INDEX,
-    file_fingerprint,
-    input_errors,
-    require_columns,
-    require_id_dtype,
-    require_time_dtype,
-    scan_table,
-    write_parquet,
-)
+from seqclean.backbone.config import CONFIG_JSON
+from seqclean.checks import input_checks, validate_duplicates_mode, warnings_for
+from seqclean.embed_inputs import EmbedConfig, EmbedResult, catalogue, embed_model_id, scan_items, scan_log, sequences
+from seqclean.encoder import DEFAULT_MODEL, check_precision, load_encoder
+from seqclean.errors import InputDataError
+from seqclean.io import file_fingerprint, scan_table, write_parquet
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.runtime import providers_for
-from seqclean.text import default_template, template_fields, text_expr, text_hash
-from seqclean.workdir import ITEMS, SEMANTIC, SEQUENCES, WORKDIR_FORMAT, Workdir
-
-
-@dataclass
-class EmbedConfig:
-    """Everything `embed` needs; the CLI builds one from its options."""
-
-    interactions: Path
-    items: Path
-    workdir: Path
-    user_col: str = DEFAULTS.embed.user_col
-    item_col: str = DEFAULTS.embed.item_col
-    time_col: str = DEFAULTS.embed.time_col
-    text_cols: list[str] = field(default_factory=lambda: DEFAULTS.embed.text_col_list)
-    text_template: str | None = DEFAULTS.embed.text_template
-    model: Path | None = DEFAULTS.embed.model
-    device: str = DEFAULTS.general.device
-    batch_size: int = DEFAULTS.embed.encoder_batch_size
-    seed: int = DEFAULTS.general.seed
-    threads: int | None = DEFAULTS.embed.threads  # ONNX Runtime intra-op threads (None: all cores)
-    precision: str = DEFAULTS.embed.precision  # text encoder graph: fp32, int8 (dynamic quantisation) or fp16 (GPU)
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    collab_embeddings: Path | None = DEFAULTS.embed.collab_embeddings
-    update: UpdatePolicy | None = field(default_factory=UpdatePolicy)  # None: always train from scratch
-
-    @property
-    def template(self) -> str:
-        return self.text_template or default_template(self.text_cols)
-
-
-@dataclass
-class EmbedResult:
-    n_users: int
-    n_items: int
-    n_interactions: int
-    n_encoded: int
-    n_cached: int
-    provider: str | None = None  # ONNX Runtime provider that encoded items; None when all came from the cache
-    backbone_update: dict[str, Any] | None = None  # reused / fine_tuned / retrained, why, and seconds
+from seqclean.stages import fingerprint, is_complete, kill_point, locked, stage_record
+from seqclean.workdir import BACKBONE_DIR, ITEMS, MANIFEST, SEMANTIC, SEQUENCES, WORKDIR_FORMAT, Workdir
 
 
 def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
-    """Run the embed stage end to end (see the module docstring for what it writes)."""
+    """Run the embed stage end to end (see the module docstring for what it writes).
+
+    Two stages, each reused when the workdir already holds its complete outputs for the same inputs
+    and options (`seqclean.stages`): `embed` (sequences, catalogue, semantic vectors) and `backbone`.
+    """
     providers_for(cfg.device)  # a bad --device, or cuda without a CUDA provider, fails before any work
     check_precision(cfg.precision)
+    validate_duplicates_mode(cfg.duplicates)
     wd = Workdir(cfg.workdir)
-    log = _scan_log(cfg)
-    items = _scan_items(cfg, log.collect_schema()[cfg.item_col])
+    for p, what in ((cfg.interactions, "interactions"), (cfg.items, "items")):
+        scan_table(p, what=what)  # a missing or unreadable input fails before the workdir is created
+    with locked(wd.path):
+        return _embed_locked(cfg, wd, progress)
 
-    catalogue = _catalogue(cfg, items)
-    seq = _sequences(cfg, log, catalogue)
+
+def embed_fingerprint(cfg: EmbedConfig) -> str:
+    """What the `embed` stage's outputs depend on (not threads or batch size: they do not change them)."""
+    inputs = {
+        "interactions": file_fingerprint(cfg.interactions),
+        "items": file_fingerprint(cfg.items),
+        "model": embed_model_id(cfg),
+    }
+    options = {
+        "columns": [cfg.user_col, cfg.item_col, cfg.time_col, cfg.text_cols],
+        "template": cfg.template,
+        "device": cfg.device,
+        "precision": cfg.precision,
+        "duplicates": cfg.duplicates,
+    }
+    return fingerprint("embed", inputs, options)
+
+
+def backbone_fingerprint(cfg: EmbedConfig, embed_fp: str) -> str:
+    """The backbone depends on the sequences (the embed stage) and its own options, or the BYO file."""
+    p = cfg.collab_embeddings
+    byo = (file_fingerprint(p) if p.exists() else str(p)) if p is not None else None  # missing: byo.py says so
+    return fingerprint("backbone", {"embed": embed_fp, "collab_embeddings": byo}, asdict(cfg.backbone))
+
+
+def _read_manifest_or_none(wd: Workdir) -> dict[str, Any] | None:
+    try:
+        return wd.read_manifest() if wd.file(MANIFEST).exists() else None
+    except InputDataError:
+        return None
+
+
+def _embed_locked(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> EmbedResult:
+    old = _read_manifest_or_none(wd) or {}
+    stages = old.get("stages") or {}
+    efp = embed_fingerprint(cfg)
+    reused: list[str] = []
+    n_encoded, n_cached, provider = 0, 0, None
+    if not cfg.rerun and is_complete(wd.path, stages.get("embed"), efp):
+        manifest = old
+        reused.append("embed")
+    else:
+        manifest, n_encoded, n_cached, provider = _embed_stage(cfg, wd, efp, old, progress)
+    kill_point("embed")
+
+    bfp = backbone_fingerprint(cfg, efp)
+    done = manifest.get("stages", {}).get("backbone")
+    if not cfg.rerun and "backbone" in manifest and is_complete(wd.path, done, bfp):
+        reused.append("backbone")
+    else:
+        manifest.pop("score", None)
+        manifest["stages"].pop("score", None)
+        info = _backbone(cfg, wd, progress, old.get("backbone"))
+        files = [wd.file(f) for f in info["files"].values()] + [wd.file(f"{BACKBONE_DIR}/{CONFIG_JSON}")]
+        manifest["backbone"] = info
+        manifest["stages"]["backbone"] = stage_record(wd.path, bfp, [f for f in files if f.is_file()])
+        wd.write_manifest(manifest)
+    kill_point("backbone")
+
+    checks = manifest.get("input_checks", {})
+    return EmbedResult(
+        n_users=manifest["embed"]["n_users"],
+        n_items=manifest["embed"]["n_items"],
+        n_interactions=manifest["embed"]["n_interactions"],
+        n_encoded=n_encoded,
+        n_cached=n_cached if "embed" not in reused else manifest["embed"]["n_items"],
+        provider=provider,
+        reused=reused,
+        warnings=warnings_for(checks, cfg.interactions, cfg.items, cfg.duplicates),
+        backbone_update=(
+            {"action": "reused", "reason": "backbone stage complete for these inputs and options"}
+            if "backbone" in reused
+            else manifest["backbone"].get("update")
+        ),
+    )
+
+
+def _embed_stage(
+    cfg: EmbedConfig, wd: Workdir, efp: str, old: dict[str, Any], progress: ProgressFn
+) -> tuple[dict[str, Any], int, int, str | None]:
+    """Validate, build sequences and the catalogue, embed the text; write the manifest without `score`."""
+    log = scan_log(cfg)
+    items = scan_items(cfg, log.collect_schema()[cfg.item_col])
+
+    cat = catalogue(cfg, items)
+    seq, n_dup = sequences(cfg, log, cat)
     n_inter = seq.height
     counts = seq.group_by("iid").agg(pl.len().alias("n_interactions"))
-    catalogue = (
-        catalogue.join(counts, on="iid", how="left")
+    cat = (
+        cat.join(counts, on="iid", how="left")
         .with_columns(pl.col("n_interactions").fill_null(0).cast(pl.Int64))
         .sort("iid")
     )
-    wd.path.mkdir(parents=True, exist_ok=True)
+    checks = input_checks(seq, cat, cfg.time_col, n_dup)
     write_parquet(seq, wd.file(SEQUENCES))
+    kill_point("sequences")
 
-    vectors, n_encoded, n_cached, provider = _semantic_vectors(cfg, wd, catalogue, progress)
-    write_parquet(catalogue, wd.file(ITEMS))
+    vectors, n_encoded, n_cached, provider = _semantic_vectors(cfg, wd, cat, progress)
+    write_parquet(cat, wd.file(ITEMS))
     write_parquet(
-        catalogue.select(pl.col(cfg.item_col), "text_hash").with_columns(
+        cat.select(pl.col(cfg.item_col), "text_hash").with_columns(
             pl.Series("vector", vectors, dtype=pl.Array(pl.Float32, vectors.shape[1]))
         ),
         wd.file(SEMANTIC),
     )
-    backbone_info = _backbone(cfg, wd, progress)
-
     manifest: dict[str, Any] = {
         "seqclean_version": __version__,
         "workdir_format": WORKDIR_FORMAT,
@@ -128,30 +170,28 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
             "device": cfg.device,
             "seed": cfg.seed,
             "n_users": int(seq["uid"].n_unique()),
-            "n_items": catalogue.height,
+            "n_items": cat.height,
             "n_interactions": n_inter,
+            "n_input_rows": n_inter + n_dup,
+            "duplicates": cfg.duplicates,
             "semantic_dim": int(vectors.shape[1]),
-            "semantic_model_id": _model_id(cfg),
+            "semantic_model_id": embed_model_id(cfg),
             "precision": cfg.precision,
-            "provider": provider,
-            "n_encoded": n_encoded,
-            "n_cached": n_cached,
         },
-        "backbone": backbone_info,
+        "input_checks": checks,
+        "stages": {
+            "embed": stage_record(wd.path, efp, [wd.file(SEQUENCES), wd.file(ITEMS), wd.file(SEMANTIC)]),
+        },
     }
+    # a backbone trained on exactly these sequences stays usable: keep its section and record
+    if "backbone" in old and "backbone" in (old.get("stages") or {}):
+        manifest["backbone"] = old["backbone"]
+        manifest["stages"]["backbone"] = old["stages"]["backbone"]
     wd.write_manifest(manifest)
-    return EmbedResult(
-        n_users=manifest["embed"]["n_users"],
-        n_items=catalogue.height,
-        n_interactions=n_inter,
-        n_encoded=n_encoded,
-        n_cached=n_cached,
-        provider=provider,
-        backbone_update=backbone_info.get("update"),
-    )
+    return manifest, n_encoded, n_cached, provider
 
 
-def _backbone(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> dict[str, Any]:
+def _backbone(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn, previous: dict[str, Any] | None) -> dict[str, Any]:
     """Train the collaborative backbone on sequences.parquet, or take the user's own item vectors."""
     if cfg.collab_embeddings is not None:
         from seqclean.backbone.byo import write_byo_backbone
@@ -162,105 +202,8 @@ def _backbone(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> dict[str, 
 
     if cfg.update is None:
         return train_backbone(cfg.backbone, wd.path, cfg.item_col, progress)
-    try:  # the last run's record of its backbone, returned as is when the sequences did not change
-        previous = wd.read_manifest().get("backbone")
-    except SeqcleanError:
-        previous = None
+    # a grown log: reuse, fine-tune or retrain the previous backbone (`previous`: its manifest section)
     return update_backbone(cfg.backbone, wd.path, cfg.item_col, cfg.user_col, cfg.update, previous, progress)
-
-
-def _scan_log(cfg: EmbedConfig) -> pl.LazyFrame:
-    path = cfg.interactions
-    lf = scan_table(path, what="interactions")
-    schema = require_columns(
-        lf, path, {cfg.user_col: "--user-col", cfg.item_col: "--item-col", cfg.time_col: "--time-col"}
-    )
-    require_id_dtype(schema, path, cfg.user_col, "--user-col")
-    require_id_dtype(schema, path, cfg.item_col, "--item-col")
-    require_time_dtype(schema, path, cfg.time_col, "--time-col")
-    with input_errors(path):
-        stats = lf.select(
-            pl.len().alias("n"),
-            *(pl.col(c).null_count().alias(c) for c in (cfg.user_col, cfg.item_col, cfg.time_col)),
-        ).collect()
-    if stats["n"][0] == 0:
-        raise InputDataError(f"{path}: no interactions (the log is empty); point --interactions at a log with rows")
-    for c in (cfg.user_col, cfg.item_col, cfg.time_col):
-        if stats[c][0]:
-            raise InputDataError(
-                f"{path}: column '{c}' has {stats[c][0]} null values; drop or fill those rows before cleaning"
-            )
-    return lf
-
-
-def _scan_items(cfg: EmbedConfig, log_item_dtype: pl.DataType) -> pl.LazyFrame:
-    path = cfg.items
-    lf = scan_table(path, what="items")
-    fields = template_fields(cfg.template)
-    wanted = {cfg.item_col: "--item-col"} | {c: "--text-cols" for c in fields}
-    schema = require_columns(lf, path, wanted)
-    require_id_dtype(schema, path, cfg.item_col, "--item-col")
-    if schema[cfg.item_col] != log_item_dtype:
-        if schema[cfg.item_col] == pl.String or log_item_dtype == pl.String:
-            raise InputDataError(
-                f"{path}: column '{cfg.item_col}' is {schema[cfg.item_col]} but the log's is {log_item_dtype}; "
-                "store item ids with the same type in both files"
-            )
-        lf = lf.with_columns(pl.col(cfg.item_col).cast(log_item_dtype))
-    return lf
-
-
-def _catalogue(cfg: EmbedConfig, items: pl.LazyFrame) -> pl.DataFrame:
-    """Item table with dense `iid` (1-based, by sorted item id) and rendered text."""
-    with input_errors(cfg.items):
-        cat = items.select(pl.col(cfg.item_col), text_expr(cfg.template).alias("text")).collect()
-    if cat.height == 0:
-        raise InputDataError(f"{cfg.items}: no items (the file is empty); give one row per item with its text")
-    if cat[cfg.item_col].null_count():
-        raise InputDataError(f"{cfg.items}: column '{cfg.item_col}' has null ids; drop those rows")
-    dup = cat.filter(pl.col(cfg.item_col).is_duplicated())
-    if dup.height:
-        ex = ", ".join(map(str, dup[cfg.item_col].unique().head(5).to_list()))
-        raise InputDataError(
-            f"{cfg.items}: column '{cfg.item_col}' has duplicate ids (e.g. {ex}); keep one row per item"
-        )
-    mid = _model_id(cfg)
-    cat = cat.sort(cfg.item_col).with_columns(
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("iid"),
-        pl.col("text")
-        .map_elements(lambda t: text_hash(mid, cfg.template, t), return_dtype=pl.String)
-        .alias("text_hash"),
-    )
-    return cat.select("iid", cfg.item_col, "text", "text_hash")
-
-
-def _sequences(cfg: EmbedConfig, log: pl.LazyFrame, catalogue: pl.DataFrame) -> pl.DataFrame:
-    """One row per interaction, sorted by (uid, timestamp, row_index), with its position."""
-    u, i, t = cfg.user_col, cfg.item_col, cfg.time_col
-    base = log.with_row_index(ROW_INDEX).select(ROW_INDEX, u, i, t)
-    users = base.select(u).unique().sort(u).with_row_index("uid").with_columns(pl.col("uid").cast(pl.Int32))
-    with input_errors(cfg.interactions):
-        seq = (
-            base.join(users, on=u)
-            .join(catalogue.lazy().select(i, "iid"), on=i, how="left")
-            .sort(["uid", t, ROW_INDEX])
-            .with_columns(pl.int_range(pl.len(), dtype=pl.Int32).over("uid").alias("position"))
-            .select("uid", "position", "iid", ROW_INDEX, u, i, t)
-            .collect()
-        )
-    unknown = seq.filter(pl.col("iid").is_null())
-    if unknown.height:
-        ex = ", ".join(map(str, unknown[i].unique().sort().head(5).to_list()))
-        raise InputDataError(
-            f"{cfg.interactions}: {unknown.height} interactions have item ids missing from {cfg.items} "
-            f"(column '{i}', e.g. {ex}); add those items with their text, or drop them from the log"
-        )
-    return seq
-
-
-def _model_id(cfg: EmbedConfig) -> str:
-    """Cache-key part for the model: its name, a fingerprint of its files and the precision."""
-    return model_id(resolve_model_dir(cfg.model), cfg.precision)
 
 
 def _semantic_vectors(

@@ -19,20 +19,42 @@ Writes into OUT:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
+from seqclean.checks import duplicate_changes
 from seqclean.decide import DROP, GUARDS, KEEP, REPLACE, Policy, decide
-from seqclean.errors import InputDataError, UsageError
+from seqclean.errors import InputDataError, MissingInputError, UsageError
+from seqclean.filter_frames import changes_frame, user_chunks
 from seqclean.filter_rules import FilterConfig, parse_max_edits, parse_threshold, resolve_rule, validate
+from seqclean.gate import require_reliable
 from seqclean.io import ROW_INDEX, input_errors, scan_table, write_json, write_parquet
 from seqclean.recbole import write_recbole
-from seqclean.workdir import CHANGES, CLEANED, FILTER_SUMMARY, REMOVED, SCORES, Workdir, check_unchanged
+from seqclean.stages import (
+    fingerprint,
+    is_complete,
+    kill_point,
+    locked,
+    read_success,
+    reject_file,
+    stage_record,
+    write_success,
+)
+from seqclean.workdir import (
+    CHANGES,
+    CLEANED,
+    FILTER_SUMMARY,
+    REMOVED,
+    SCORE_SUMMARY,
+    SCORES,
+    SUCCESS,
+    Workdir,
+    check_unchanged,
+)
 
 __all__ = ["FilterConfig", "FilterResult", "filter_log", "parse_max_edits", "parse_threshold"]
 
@@ -45,27 +67,68 @@ class FilterResult:
     n_removed: int
     n_replaced: int
     summary: dict[str, Any]
+    reused: bool = False  # OUT already held complete outputs for these inputs and options
 
 
 def filter_log(cfg: FilterConfig) -> FilterResult:
-    """Write the cleaned log, the audit of every change and the summary (see the module docstring)."""
+    """Write the cleaned log, the audit of every change and the summary (see the module docstring).
+
+    Refuses (exit 7, nothing written) when `score` judged the scores unreliable, unless `force`.
+    Reuses OUT as it is when `OUT/_SUCCESS` records complete outputs for the same inputs and options.
+    """
     validate(cfg)
     wd = Workdir(cfg.workdir)
+    reject_file(wd.path, "--workdir")
+    reject_file(cfg.out, "--out")
+    wd.read_manifest()
+    with locked(wd.path), locked(cfg.out, "--out"):
+        return _filter_locked(cfg, wd)
+
+
+def filter_fingerprint(cfg: FilterConfig, manifest: dict[str, Any]) -> str:
+    """Outputs depend on the scores (the score stage), the input files and every option but the paths."""
+    options = {k: v for k, v in asdict(cfg).items() if k not in {"workdir", "out", "rerun", "chunk_rows"}}
+    upstream = {
+        "score": ((manifest.get("stages") or {}).get("score") or {}).get("fingerprint"),
+        "inputs": manifest.get("inputs"),
+    }
+    return fingerprint("filter", upstream, options)
+
+
+def _filter_locked(cfg: FilterConfig, wd: Workdir) -> FilterResult:
     manifest = wd.read_manifest()
     scores_path = wd.require(SCORES, "score")
+    if "score" not in manifest:
+        raise MissingInputError(f"{wd.path}: the scores are not complete; run `seqclean score --workdir {wd.path}`")
     cols = manifest["columns"]
     src = manifest["inputs"]["interactions"]
     input_path = Path(src["path"])
     check_unchanged(src["fingerprint"], input_path, "interactions")
+    score_summary_path = wd.require(SCORE_SUMMARY, "score")
+    try:
+        score_summary = json.loads(score_summary_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{score_summary_path}: unreadable ({exc}); rerun `seqclean score`") from exc
+    reliable = require_reliable(score_summary, score_summary_path, cfg.force)
+
+    ffp = filter_fingerprint(cfg, manifest)
+    done = read_success(cfg.out)
+    if not cfg.rerun and done and is_complete(cfg.out, done.get("stage"), ffp):
+        summ = done["summary"]
+        return FilterResult(summ["input_interactions"], summ["removed"], summ["replaced"], summ, reused=True)
+    (cfg.out / SUCCESS).unlink(missing_ok=True)  # OUT is about to change: it is no longer a finished run
 
     scores = pl.scan_parquet(scores_path)
     with input_errors(scores_path):
         schema = scores.collect_schema()
     present, notes = _optional_columns(cfg, schema, scores_path, manifest)
     n_scored = int(scores.select(pl.len()).collect().item())
-    n_input = int(manifest["embed"]["n_interactions"])
-    if n_scored != n_input:
-        raise InputDataError(f"{scores_path}: {n_scored} scored rows but the log has {n_input}; rerun `seqclean score`")
+    n_distinct = int(manifest["embed"]["n_interactions"])
+    n_input = int(manifest["embed"].get("n_input_rows", n_distinct))
+    if n_scored != n_distinct:
+        raise InputDataError(
+            f"{scores_path}: {n_scored} scored rows but the log has {n_distinct}; rerun `seqclean score`"
+        )
     threshold, top, rule, rule_info = resolve_rule(cfg, wd, scores, n_scored)
     policy = Policy(
         threshold=threshold,
@@ -81,9 +144,21 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
         min_confidence=cfg.min_confidence,
         fallback=cfg.fallback,
     )
-    read_cols = [cols["user"], cols["item"], cols["time"], ROW_INDEX, "position", "noise_score", *sorted(present)]
-    changes, counts, guards, n_candidates = _decide_all(scores_path, read_cols, schema, policy, cols, cfg.chunk_rows)
-    log_cols = _write_outputs(cfg, input_path, changes, cols)
+    user, item, time = cols["user"], cols["item"], cols["time"]
+    read_cols = [user, item, time, ROW_INDEX, "position", "noise_score", *sorted(present)]
+    changed, counts, guards, n_candidates = _decide_all(scores_path, read_cols, policy, user, cfg.chunk_rows)
+    log = scan_table(input_path, what="interactions")
+    log_cols = log.collect_schema()
+    indexed = log.with_row_index(ROW_INDEX)
+    dup_mode = manifest["embed"].get("duplicates", "drop")
+    n_dup_changed = 0
+    if n_input > n_distinct:  # exact repeats were scored once: they follow --duplicates
+        changed.append(duplicate_changes(indexed, changed, (user, item, time), dup_mode))
+        n_dup_changed = changed[-1].height
+        counts[DROP] += int((changed[-1]["decision"] == DROP).sum())
+        counts[REPLACE] += int((changed[-1]["decision"] == REPLACE).sum())
+    changes = changes_frame(changed, read_cols, schema, item)
+    _write_outputs(cfg, input_path, indexed, log_cols, changes, cols)
 
     summary: dict[str, Any] = {
         "rule": rule_info,
@@ -106,6 +181,10 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
             "keep_last": cfg.keep_last,
         },
         "scorer": manifest.get("score", {}).get("scorer"),
+        "reliable": reliable,
+        "forced": bool(cfg.force and not reliable),
+        "unreliable_reasons": score_summary.get("unreliable_reasons", []),
+        "duplicates": {"mode": dup_mode, "rows": n_input - n_distinct, "changed": n_dup_changed},
         "notes": notes,
         "outputs": [CLEANED, CHANGES if cfg.mode == "replace" else REMOVED],
     }
@@ -114,6 +193,9 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
     if cfg.fmt == "recbole":
         summary["outputs"] += write_recbole(cfg.out, cfg.dataset_name, manifest, cfg.out / CLEANED, log_cols)
     write_json(summary, cfg.out / FILTER_SUMMARY)
+    written = [cfg.out / f for f in [*summary["outputs"], FILTER_SUMMARY]]
+    kill_point("filter-summary")
+    write_success(cfg.out, stage_record(cfg.out, ffp, written), summary)  # last: OUT is complete
     return FilterResult(n_input=n_input, n_removed=counts[DROP], n_replaced=counts[REPLACE], summary=summary)
 
 
@@ -137,20 +219,14 @@ def _optional_columns(
 
 
 def _decide_all(
-    scores_path: Path,
-    read_cols: list[str],
-    schema: pl.Schema,
-    policy: Policy,
-    cols: dict[str, Any],
-    chunk_rows: int,
-) -> tuple[pl.DataFrame, dict[str, int], dict[str, int], int]:
+    scores_path: Path, read_cols: list[str], policy: Policy, user: str, chunk_rows: int
+) -> tuple[list[pl.DataFrame], dict[str, int], dict[str, int], int]:
     """Decide every row, chunk by chunk of whole users; keep only the changed rows and the counts."""
-    user = cols["user"]
     counts = {KEEP: 0, DROP: 0, REPLACE: 0}
     guards = dict.fromkeys(GUARDS, 0)
     n_candidates = 0
     changed: list[pl.DataFrame] = []
-    for chunk in _user_chunks(scores_path, read_cols, user, chunk_rows):
+    for chunk in user_chunks(scores_path, read_cols, user, chunk_rows):
         d = decide(chunk, policy, user)
         for k, v in d.group_by("decision").len().iter_rows():
             counts[k] += int(v)
@@ -158,15 +234,19 @@ def _decide_all(
             guards[k] += int(v)
         n_candidates += int((d["guard"].is_not_null() | (d["decision"] != KEEP)).sum())
         changed.append(d.filter(pl.col("decision") != KEEP))
-    return _changes_frame(changed, read_cols, schema, cols["item"]), counts, guards, n_candidates
+    return changed, counts, guards, n_candidates
 
 
-def _write_outputs(cfg: FilterConfig, input_path: Path, changes: pl.DataFrame, cols: dict[str, Any]) -> pl.Schema:
-    """Re-scan the input, apply the changes by row_index, write cleaned + removed/changes; returns its schema."""
+def _write_outputs(
+    cfg: FilterConfig,
+    input_path: Path,
+    indexed: pl.LazyFrame,
+    log_cols: pl.Schema,
+    changes: pl.DataFrame,
+    cols: dict[str, Any],
+) -> None:
+    """Apply the changes to the re-scanned input by row_index, write cleaned + removed/changes."""
     user, item, time = cols["user"], cols["item"], cols["time"]
-    log = scan_table(input_path, what="interactions")
-    log_cols = log.collect_schema()
-    indexed = log.with_row_index(ROW_INDEX)
     drops = changes.filter(pl.col("decision") == DROP).select(ROW_INDEX).lazy()
     cleaned = indexed.join(drops, on=ROW_INDEX, how="anti", maintain_order="left")
     out = cfg.out
@@ -177,6 +257,7 @@ def _write_outputs(cfg: FilterConfig, input_path: Path, changes: pl.DataFrame, c
                 pl.coalesce(pl.col("_s").cast(log_cols[item]), pl.col(item)).alias(item)
             )
             write_parquet(cleaned.select(log_cols.names()), out / CLEANED)
+            kill_point("filter-cleaned")
             audit = changes.select(
                 ROW_INDEX,
                 user,
@@ -192,58 +273,9 @@ def _write_outputs(cfg: FilterConfig, input_path: Path, changes: pl.DataFrame, c
             write_parquet(audit, out / CHANGES)
         else:
             write_parquet(cleaned.select(log_cols.names()), out / CLEANED)
+            kill_point("filter-cleaned")
             extra = changes.select(ROW_INDEX, "noise_score", "uncertainty", "reason").lazy()
             removed = indexed.join(extra, on=ROW_INDEX, how="inner", maintain_order="left")
             write_parquet(
                 removed.select(*log_cols.names(), ROW_INDEX, "noise_score", "uncertainty", "reason"), out / REMOVED
             )
-    return log_cols
-
-
-def _user_chunks(path: Path, columns: list[str], user: str, rows: int) -> Iterator[pl.DataFrame]:
-    """Frames of whole users, about `rows` rows each: the rows of the last user of a batch are
-    carried into the next batch, so a user is never split."""
-    import pyarrow.parquet as pq
-
-    carry: pl.DataFrame | None = None
-    with input_errors(path):
-        pf = pq.ParquetFile(path)
-        for batch in pf.iter_batches(batch_size=rows, columns=columns):
-            frame = pl.from_arrow(batch)
-            assert isinstance(frame, pl.DataFrame)
-            if carry is not None:
-                frame = pl.concat([carry, frame])
-            last = frame[user][-1]
-            is_last = (frame[user] == last).to_numpy()
-            cut = int(np.argmax(is_last))
-            if cut == 0:  # the whole frame is one user so far
-                carry = frame
-                continue
-            carry = frame[cut:]
-            yield frame[:cut]
-    if carry is not None and carry.height:
-        yield carry
-
-
-def _changes_frame(parts: list[pl.DataFrame], read_cols: list[str], schema: pl.Schema, item: str) -> pl.DataFrame:
-    """All changed rows, sorted by row_index, with every optional column present (null if absent)."""
-    want: dict[str, Any] = {c: schema[c] for c in read_cols}
-    want.update(
-        {
-            "uncertainty": schema.get("uncertainty", pl.Float32),
-            "suggested_item": schema.get("suggested_item", schema[item]),
-            "suggestion_confidence": schema.get("suggestion_confidence", pl.Float32),
-            "decision": pl.String,
-            "guard": pl.String,
-            "reason": pl.String,
-        }
-    )
-    frames = [p for p in parts if p.height]
-    if not frames:
-        return pl.DataFrame(schema=want)
-    f = pl.concat(frames, how="diagonal_relaxed")
-    return (
-        f.with_columns([pl.lit(None, dtype=t).alias(c) for c, t in want.items() if c not in f.columns])
-        .select(list(want))
-        .sort(ROW_INDEX)
-    )

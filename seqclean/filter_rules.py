@@ -45,6 +45,10 @@ class FilterConfig:
     fmt: str = F.format
     dataset_name: str = F.dataset_name
     chunk_rows: int = 1_000_000
+    force: bool = F.force  # filter even when `score` judged the result unreliable (seqclean.gate)
+    rerun: bool = (
+        DEFAULTS.general.rerun
+    )  # recompute even when OUT holds complete outputs (OUT/_SUCCESS) for these inputs and options
 
 
 def parse_threshold(text: str) -> float | str | None:

@@ -160,6 +160,12 @@ def write_parquet(frame: pl.DataFrame | pl.LazyFrame, dest: Path, *, row_group_s
             frame.write_parquet(tmp, row_group_size=row_group_size)
 
 
+def write_bytes(data: bytes, dest: Path) -> None:
+    """Write bytes atomically (e.g. a model serialised in memory, so the temp name never ends up inside it)."""
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_json(obj: Any, dest: Path) -> None:
     """Write JSON atomically, keys sorted so that reruns are byte-identical."""
     with atomic_path(dest) as tmp:

@@ -13,6 +13,7 @@ from seqclean.filter import FilterConfig, FilterResult, filter_log
 from seqclean.html_report import REPORT_FILE, ReportConfig, write_report
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.score import ScoreConfig, ScoreResult, score
+from seqclean.stages import locked
 
 EventFn = Callable[[str, dict[str, Any]], None]
 """`on_event(event, fields)`: `stage_start` / `stage_end` (with counts) for each stage; the CLI displays them."""
@@ -28,7 +29,10 @@ class RunResult:
     score: ScoreResult
     filter: FilterResult
     report: Path
-    stages: dict[str, Any] = field(default_factory=dict)  # per stage: seconds and what was reused or recomputed
+    stages: dict[str, Any] = field(default_factory=dict)
+    reused: list[str] = field(
+        default_factory=list
+    )  # stages taken as they were: embed, backbone, score, filter  # per stage: seconds and what was reused or recomputed
 
 
 def run(
@@ -50,20 +54,36 @@ def run(
         on_event("stage_end", {"stage": name, **{k: v for k, v in stages[name].items() if k != "seconds"}})
         return result
 
+    with locked(embed_cfg.workdir):
+        return _run(embed_cfg, score_cfg, filter_cfg, progress, on_event, timed, stages)
+
+
+def _run(
+    embed_cfg: EmbedConfig,
+    score_cfg: ScoreConfig,
+    filter_cfg: FilterConfig,
+    progress: ProgressFn,
+    on_event: EventFn,
+    timed: Callable[..., Any],
+    stages: dict[str, Any],
+) -> RunResult:
     e = timed("embed", lambda: embed(embed_cfg, progress), embed_info)
+    for w in e.warnings:  # as soon as embed is done, before a later stage may refuse
+        on_event("warning", {"message": w})
     s = timed(
         "score",
         lambda: score(score_cfg, progress),
-        lambda r: {"interactions": r.n_interactions, "flagged": r.n_flagged},
+        lambda r: {"interactions": r.n_interactions, "flagged": r.n_flagged, "reused": r.reused},
     )
-    f = timed("filter", lambda: filter_log(filter_cfg), lambda r: {"removed": r.n_removed, "replaced": r.n_replaced})
+    f = timed("filter", lambda: filter_log(filter_cfg), lambda r: {"removed": r.n_removed, "reused": r.reused})
     out = filter_cfg.out
     page = timed(
         "report",
         lambda: write_report(ReportConfig(workdir=filter_cfg.workdir, out=out / REPORT_FILE, filter_out=out)),
         lambda p: {"path": str(p)},
     )
-    return RunResult(embed=e, score=s, filter=f, report=page, stages=stages)
+    reused = [*e.reused, *(["score"] if s.reused else []), *(["filter"] if f.reused else [])]
+    return RunResult(embed=e, score=s, filter=f, report=page, stages=stages, reused=reused)
 
 
 def embed_info(r: EmbedResult) -> dict[str, Any]:

@@ -8,6 +8,7 @@ report accumulators.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,16 +17,19 @@ import numpy as np
 import polars as pl
 
 from seqclean.config import DEFAULTS
-from seqclean.errors import UsageError
+from seqclean.errors import InputDataError, MissingInputError, UsageError
+from seqclean.gate import Floors, self_check
 from seqclean.interests import Segments
 from seqclean.io import ROW_INDEX, atomic_path, write_json, write_parquet
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.report import ItemAccumulator, SummaryAccumulator
 from seqclean.scorers import SCORERS
 from seqclean.scorers.base import DEFAULT_THRESHOLD, REQUIRED_COLUMNS, Context, Scorer, ScorerOptions
+from seqclean.stages import fingerprint, is_complete, kill_point, locked, reject_file, stage_record
 from seqclean.workdir import (
     ITEM_REPORT,
     ITEMS,
+    MANIFEST,
     SCORE_SUMMARY,
     SCORES,
     SEMANTIC,
@@ -46,6 +50,8 @@ class ScoreConfig:
     cold_k: float = DEFAULTS.score.cold_k
     device: str = DEFAULTS.general.device
     seed: int = DEFAULTS.general.seed
+    floors: Floors = field(default_factory=Floors)  # self-check gate (seqclean.gate); part of the stage's options
+    rerun: bool = DEFAULTS.general.rerun  # recompute even when the workdir holds complete scores for these inputs
 
 
 @dataclass
@@ -53,6 +59,7 @@ class ScoreResult:
     n_interactions: int
     n_flagged: int
     summary: dict[str, Any]
+    reused: bool = False  # the workdir already held complete scores for these inputs and options
     timing: dict[str, Any] = field(default_factory=dict)  # the scorer's fit times (not in summary.json)
 
 
@@ -83,8 +90,45 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
         raise UsageError(f"--threshold {cfg.threshold}: must be between 0 and 1")
     if cfg.chunk_users < 1:
         raise UsageError(f"--chunk-users {cfg.chunk_users}: must be at least 1")
+    cfg.floors.validate()
     wd = Workdir(cfg.workdir)
+    reject_file(wd.path, "--workdir")
+    wd.read_manifest()  # not a workdir: exit 3 before anything is created
+    with locked(wd.path):
+        return _score_locked(cfg, wd, progress)
+
+
+def score_fingerprint(cfg: ScoreConfig, manifest: dict[str, Any]) -> str:
+    """Scores depend on the embed and backbone stages and on every option but the chunk size and device
+    (results do not depend on chunking; the device is recorded, CPU and CUDA may differ in the last bits)."""
+    stages = manifest.get("stages") or {}
+    upstream = {k: (stages.get(k) or {}).get("fingerprint") for k in ("embed", "backbone")}
+    options = {
+        "scorer": cfg.scorer,
+        "threshold": cfg.threshold,
+        "cold_max_interactions": cfg.cold_max_interactions,
+        "fit_users": cfg.fit_users,
+        "cold_k": cfg.cold_k,
+        "device": cfg.device,
+        "seed": cfg.seed,
+        "floors": [cfg.floors.detector_auc, cfg.floors.backbone_lift, cfg.floors.alignment_top1],
+    }
+    return fingerprint("score", upstream, options)
+
+
+def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreResult:
     manifest = wd.read_manifest()
+    if "backbone" not in manifest:
+        raise MissingInputError(
+            f"{wd.file(MANIFEST)}: embed did not finish (no backbone); rerun `seqclean embed` on {wd.path}"
+        )
+    sfp = score_fingerprint(cfg, manifest)
+    if not cfg.rerun and is_complete(wd.path, (manifest.get("stages") or {}).get("score"), sfp):
+        try:
+            summ = json.loads(wd.file(SCORE_SUMMARY).read_text())
+        except (OSError, ValueError) as exc:
+            raise InputDataError(f"{wd.file(SCORE_SUMMARY)}: unreadable ({exc}); rerun with --rerun") from exc
+        return ScoreResult(n_interactions=summ["interactions"], n_flagged=summ["flagged"], summary=summ, reused=True)
     with workdir_errors(wd.path):
         cols = manifest["columns"]
         seq_path = wd.require(SEQUENCES, "embed")
@@ -123,6 +167,7 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
                 writer.write_table(table, row_group_size=100_000)
                 progress("score users", hi, n_users)
+                kill_point("score-chunk")
         finally:
             if writer is not None:
                 writer.close()
@@ -144,6 +189,8 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
         summ["detector"] = scorer.fit_report
         if "estimated_noise_rate" in scorer.fit_report:
             summ["estimated_noise_rate"] = scorer.fit_report["estimated_noise_rate"]
+    summ["input_checks"] = manifest.get("input_checks", {})
+    summ.update(self_check(cfg.scorer, scorer.fit_report, manifest.get("backbone"), cat.height, cfg.floors))
     write_json(summ, wd.file(SCORE_SUMMARY))
     manifest["score"] = {
         "scorer": cfg.scorer,
@@ -154,7 +201,11 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
         "cold_k": cfg.cold_k,
         "seed": cfg.seed,
     }
+    manifest.setdefault("stages", {})["score"] = stage_record(
+        wd.path, sfp, [wd.file(SCORES), wd.file(ITEM_REPORT), wd.file(SCORE_SUMMARY)]
+    )
     wd.write_manifest(manifest)
+    kill_point("score")
     timing = dict(getattr(scorer, "timing", {}))
     return ScoreResult(n_interactions=summ["interactions"], n_flagged=summ["flagged"], summary=summ, timing=timing)
 

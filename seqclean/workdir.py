@@ -58,6 +58,10 @@ REMOVED = "removed.parquet"
 CHANGES = "changes.parquet"
 FILTER_SUMMARY = "summary.json"
 RECBOLE_DIR = "recbole"
+SUCCESS = "_SUCCESS"  # OUT: written last by filter, the stage record (seqclean.stages)
+
+# the run lock, in WORKDIR and in OUT (seqclean.stages.locked)
+LOCK_NAME = ".seqclean.lock"
 
 
 @dataclass

@@ -10,7 +10,7 @@ import polars as pl
 from typer.testing import CliRunner
 
 from seqclean.cli import app
-from tests.tiny import TINY_BACKBONE_ARGS
+from tests.tiny import TINY_BACKBONE_ARGS, TINY_GATE_OFF
 
 runner = CliRunner()
 
@@ -30,7 +30,8 @@ def _inputs(inter: Path, items: Path, workdir: Path) -> list[str]:
 def test_run_writes_every_output(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
     inter, items = tiny_inputs
     wd, out = tmp_path / "wd", tmp_path / "out"
-    res = runner.invoke(app, ["run", *_inputs(inter, items, wd), "--out", str(out), "--threshold", "0.3"])
+    args = [*_inputs(inter, items, wd), "--out", str(out), "--threshold", "0.3", *TINY_GATE_OFF]
+    res = runner.invoke(app, ["run", *args])
     assert res.exit_code == 0, res.output
     assert "removed" in res.output
 
@@ -74,11 +75,11 @@ def test_run_writes_every_output(tiny_inputs: tuple[Path, Path], tmp_path: Path)
 
 def test_stages_separately_and_rerun_is_byte_identical(workdir_copy: Path, tmp_path: Path) -> None:
     wd = workdir_copy
-    res = runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "7"])
+    res = runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "7", *TINY_GATE_OFF])
     assert res.exit_code == 0, res.output
     first = (wd / "scores.parquet").read_bytes()
     summary_first = (wd / "summary.json").read_bytes()
-    res = runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "7"])
+    res = runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "7", *TINY_GATE_OFF])
     assert res.exit_code == 0
     assert (wd / "scores.parquet").read_bytes() == first
     assert (wd / "summary.json").read_bytes() == summary_first
@@ -96,7 +97,8 @@ def test_chunk_size_does_not_change_scores(workdir_copy: Path) -> None:
     wd = workdir_copy
     assert runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "1000"]).exit_code == 0
     whole = pl.read_parquet(wd / "scores.parquet")
-    assert runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "3"]).exit_code == 0
+    # --rerun: the chunk size is not part of the stage's fingerprint, so without it the scores are reused
+    assert runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "3", "--rerun"]).exit_code == 0
     chunked = pl.read_parquet(wd / "scores.parquet")
     assert whole.columns == chunked.columns and whole.height == chunked.height
     for col in whole.columns:
@@ -107,7 +109,7 @@ def test_chunk_size_does_not_change_scores(workdir_copy: Path) -> None:
 
 
 def test_threshold_one_removes_nothing(workdir_copy: Path, tmp_path: Path) -> None:
-    runner.invoke(app, ["score", "--workdir", str(workdir_copy)])
+    runner.invoke(app, ["score", "--workdir", str(workdir_copy), *TINY_GATE_OFF])
     res = runner.invoke(app, ["filter", "--workdir", str(workdir_copy), "--threshold", "1.0", "--out", str(tmp_path)])
     assert res.exit_code == 0
     assert pl.read_parquet(tmp_path / "removed.parquet").height == 0

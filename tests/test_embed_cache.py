@@ -79,8 +79,9 @@ def test_rerun_after_one_title_change_encodes_one_item(
     new_v = np.stack(same["vector_new"].to_numpy())
     moved = same["item_id"].filter(~np.all(old_v == new_v, axis=1))
     assert moved.to_list() == [changed_id]  # cached vectors are reused bit for bit
+    assert r.provider == "CPUExecutionProvider"
     manifest = (wd / "manifest.json").read_text()
-    assert '"n_encoded": 1' in manifest and '"provider": "CPUExecutionProvider"' in manifest
+    assert '"n_encoded"' not in manifest  # run statistics stay out of files that must be byte-identical
 
 
 def test_unchanged_rerun_encodes_nothing(small_inputs: tuple[Path, Path], first_run: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from bench.plant_noise import plant_noise
 from seqclean.cli import app
-from tests.tiny import TINY_BACKBONE_ARGS
+from tests.tiny import TINY_BACKBONE_ARGS, TINY_GATE_OFF
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 runner = CliRunner()
@@ -43,7 +43,7 @@ def wd(tmp_path_factory: pytest.TempPathFactory, sample_slice: Any) -> dict[str,
         "title,category",
         *TINY_BACKBONE_ARGS,
     )
-    _ok("score", "--workdir", str(work))
+    _ok("score", "--workdir", str(work), *TINY_GATE_OFF)
     return {"root": root, "work": work, "log": root / "interactions.parquet"}
 
 
@@ -88,7 +88,7 @@ def test_reruns_are_byte_identical(wd: dict[str, Path], tmp_path: Path) -> None:
     _filter(wd, tmp_path / "a", *opts)
     _filter(wd, tmp_path / "b", *opts)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 5
+    assert len(files) == 6 and Path("_SUCCESS") in files
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
 
@@ -202,7 +202,7 @@ def test_usage_errors(wd: dict[str, Path], tmp_path: Path) -> None:
         (("--threshold", "high"), "--threshold high"),
         (("--threshold", "1.5"), "--threshold 1.5"),
         (("--max-fraction", "2"), "--max-fraction"),
-        (("--mode", "fix"), "--mode fix"),
+        (("--mode", "fix"), "'fix' is not one of 'remove', 'replace'"),
         (("--max-edits-per-user", "lots"), "--max-edits-per-user"),
         (("--threshold", "none"), "--max-fraction"),
     ]:

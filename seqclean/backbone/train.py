@@ -14,6 +14,7 @@ rebuild the model), `item_embeddings.parquet` (iid, item id, vector), `onnx/mode
 from __future__ import annotations
 
 import copy
+import io
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,7 +37,7 @@ from seqclean.backbone.config import (
 from seqclean.backbone.data import last_windows, rank_metrics, read_sequences, training_windows
 from seqclean.backbone.runner import BackboneRunner
 from seqclean.errors import InputDataError, RuntimeUnavailableError
-from seqclean.io import atomic_path, write_json
+from seqclean.io import write_bytes, write_json
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.workdir import ITEMS, SEQUENCES
 
@@ -241,8 +242,11 @@ def train_backbone(
     model = result.model.to("cpu").eval()
     out = workdir / BACKBONE_DIR
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / MODEL_PT) as tmp:
-        torch.save(model.state_dict(), tmp)
+    # serialise in memory: torch.save names the zip archive after the file, so saving straight to the
+    # temp path would store its random name inside model.pt and break byte-identical reruns
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    write_bytes(buf.getvalue(), out / MODEL_PT)
     config = {"kind": cfg.model, "model_args": cfg.model_args(n_items), "options": asdict(cfg)}
     write_json(config, out / CONFIG_JSON)
     write_item_embeddings(out / ITEM_EMBEDDINGS, items, item_col, model.item_emb.weight.detach().numpy(), trained)

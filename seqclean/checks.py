@@ -1,0 +1,150 @@
+"""Suspicious-input checks: inputs that are valid but make the scores mean less.
+
+Each check is counted in `manifest.json` and `summary.json` → `input_checks` and, when it fires,
+named in one `warning: ...` line. None of them stops the run except `--duplicates error`.
+`duplicate_changes` applies `--duplicates` to the unscored repeats at filter time.
+
+Why these: exact duplicate interactions (same user, item and time) are logging faults that look
+like strong repeat signals and inflate the noise estimate; items with empty text have no semantic
+evidence; users with fewer than 3 interactions give the backbone nothing to learn from; items never
+seen in the log are dead weight; timestamps in the future or all equal mean the sequence order is
+not what the log says.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from seqclean.decide import DROP
+from seqclean.errors import InputDataError, UsageError
+from seqclean.io import ROW_INDEX
+
+DUPLICATE_MODES = ("drop", "keep", "error")
+MIN_USER_INTERACTIONS = 3
+
+
+def validate_duplicates_mode(mode: str) -> None:
+    if mode not in DUPLICATE_MODES:
+        raise UsageError(f"--duplicates {mode}: choose one of {', '.join(DUPLICATE_MODES)}")
+
+
+def refuse_duplicates(path: Path, n_dup: int, example: tuple[Any, Any, Any], cols: tuple[str, str, str]) -> None:
+    """`--duplicates error`: stop with exit 4, naming one duplicated interaction."""
+    u, i, t = cols
+    raise InputDataError(
+        f"{path}: {n_dup} exact duplicate interactions (same {u}, {i} and {t}; e.g. {u}={example[0]}, "
+        f"{i}={example[1]}, {t}={example[2]}); deduplicate the log, or pass --duplicates drop or keep"
+    )
+
+
+def _future_count(t: pl.Series) -> int:
+    """Timestamps after now. Numbers are read as seconds, ms, us or ns since 1970, guessed from their size."""
+    import datetime as dt
+
+    if t.len() == 0 or t.null_count() == t.len():
+        return 0
+    if t.dtype == pl.Date:
+        return int((t > dt.date.today()).sum())
+    if isinstance(t.dtype, pl.Datetime):
+        now = dt.datetime.now(dt.UTC)
+        return int((t > (now if t.dtype.time_zone else now.replace(tzinfo=None))).sum())
+    if not t.dtype.is_numeric():
+        return 0  # durations, times of day: no calendar to compare with
+    biggest = abs(float(t.max()))  # type: ignore[arg-type]
+    scale = next((s for s in (1.0, 1e3, 1e6) if biggest < 1e11 * s), 1e9)
+    return int((t > time.time() * scale).sum())
+
+
+def input_checks(seq: pl.DataFrame, catalogue: pl.DataFrame, time_col: str, n_duplicates: int) -> dict[str, Any]:
+    """Counts of every suspicious pattern (see the module docstring); `seq` is the deduplicated log."""
+    lengths = seq.group_by("uid").len()
+    t = seq[time_col]
+    return {
+        "duplicate_interactions": int(n_duplicates),
+        "items_empty_text": int((catalogue["text"].str.strip_chars().str.len_chars() == 0).sum()),
+        "users_under_3_interactions": int((lengths["len"] < MIN_USER_INTERACTIONS).sum()),
+        "items_not_in_log": int((catalogue["n_interactions"] == 0).sum()),
+        "timestamps_in_future": _future_count(t),
+        "timestamps_all_equal": bool(t.len() > 1 and t.n_unique() == 1),
+    }
+
+
+def warnings_for(checks: dict[str, Any], interactions: Path, items: Path, duplicates: str) -> list[str]:
+    """One line per check that fired, naming the file, the count and what seqclean did about it."""
+    out = []
+    n = checks.get("duplicate_interactions", 0)
+    if n:
+        what = {
+            "drop": "scored once and the repeats dropped from the cleaned log",
+            "keep": "scored once; the repeats are kept and follow their first row's decision",
+        }[duplicates]
+        out.append(
+            f"{interactions}: {n} exact duplicate interactions (same user, item and time): {what} "
+            f"(--duplicates {duplicates})"
+        )
+    n = checks.get("items_empty_text", 0)
+    if n:
+        out.append(
+            f"{items}: {n} items have empty text (null or blank text columns) and get no semantic evidence; "
+            "fill their text or choose other --text-cols"
+        )
+    n = checks.get("users_under_3_interactions", 0)
+    if n:
+        out.append(
+            f"{interactions}: {n} users have fewer than {MIN_USER_INTERACTIONS} interactions; their scores rest on "
+            "little evidence and the backbone cannot learn from them"
+        )
+    n = checks.get("items_not_in_log", 0)
+    if n:
+        out.append(f"{items}: {n} items never occur in the log (encoded, but unused)")
+    n = checks.get("timestamps_in_future", 0)
+    if n:
+        out.append(
+            f"{interactions}: {n} interactions have timestamps in the future; check the time column and its unit"
+        )
+    if checks.get("timestamps_all_equal"):
+        out.append(
+            f"{interactions}: all timestamps are equal, so sequence order is the row order of the file; "
+            "pass the right column with --time-col"
+        )
+    return out
+
+
+def duplicate_changes(
+    indexed: pl.LazyFrame, changed: list[pl.DataFrame], cols: tuple[str, str, str], mode: str
+) -> pl.DataFrame:
+    """Rows for the exact repeats of an earlier (user, item, time) row, which were not scored.
+
+    `drop`: every repeat is dropped (a logging fault, not a user signal). `keep`: a repeat follows its
+    first row: dropped or replaced with it, otherwise kept (no row here).
+    """
+    u, i, t = cols
+    dups = (
+        indexed.select(ROW_INDEX, u, i, t)
+        .with_columns(pl.col(ROW_INDEX).min().over([u, i, t]).alias("_first"))
+        .filter(pl.col(ROW_INDEX) != pl.col("_first"))
+        .collect()
+    )
+    if mode == "drop":
+        return dups.select(
+            ROW_INDEX,
+            u,
+            i,
+            t,
+            pl.lit(DROP).alias("decision"),
+            pl.format("exact duplicate of row {} (--duplicates drop)", "_first").alias("reason"),
+        )
+    firsts = [c for c in changed if c.height]
+    if not firsts:
+        return dups.head(0).select(ROW_INDEX, u, i, t)
+    base = pl.concat(firsts, how="diagonal_relaxed").drop(u, i, t, "position", strict=False)
+    base = base.rename({ROW_INDEX: "_first"})
+    return (
+        dups.join(base, on="_first", how="inner")
+        .with_columns(pl.format("same as row {}, its exact duplicate: {}", "_first", "reason").alias("reason"))
+        .drop("_first")
+    )

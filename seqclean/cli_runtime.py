@@ -1,0 +1,147 @@
+"""How every command runs and fails: the click command class that turns usage errors into one line,
+`guard` (library errors, Ctrl-C and SIGTERM to the README's exit codes), the choice enums behind
+`--device`/`--mode`/... and the small output helpers.
+
+Why a module of its own: `cli.py` stays a list of thin commands and `cli_options.py` a list of options;
+the behaviour shared by all commands (signals, exit codes, one-line errors) lives here once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from enum import Enum, StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperCommand
+
+from seqclean.errors import EXIT_NAMES, SeqcleanError, Terminated
+
+EXIT_EPILOG = "Exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_NAMES.items()) + "."
+
+_USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]  # Typer's (vendored) click UsageError
+
+
+class Command(TyperCommand):
+    """Click's usage errors (bad choice, unknown or missing option) as one `error: ...` line, exit 2,
+    like every other seqclean error."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _USAGE_ERROR as exc:
+            message = exc.format_message()  # type: ignore[attr-defined]
+            typer.echo(f"error: {message} (see seqclean {self.name} --help)", err=True)
+            raise typer.Exit(2) from None
+
+
+class DeviceChoice(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class PrecisionChoice(StrEnum):
+    fp32 = "fp32"
+    int8 = "int8"
+    fp16 = "fp16"
+
+
+class BackboneChoice(StrEnum):
+    sasrec = "sasrec"
+    gru4rec = "gru4rec"
+
+
+class ScorerChoice(StrEnum):
+    iadsr = "iadsr"
+    baseline_semantic = "baseline-semantic"
+
+
+class ModeChoice(StrEnum):
+    remove = "remove"
+    replace_ = "replace"  # the member name `replace` would shadow str.replace
+
+
+class FallbackChoice(StrEnum):
+    keep = "keep"
+    drop = "drop"
+
+
+class FormatChoice(StrEnum):
+    parquet = "parquet"
+    recbole = "recbole"
+
+
+class DuplicatesChoice(StrEnum):
+    drop = "drop"
+    keep = "keep"
+    error = "error"
+
+
+def plain(options: dict[str, Any]) -> dict[str, Any]:
+    """Enum choices back to plain strings: the library takes (and records) strings."""
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in options.items()}
+
+
+def echo(msg: str, quiet: bool) -> None:
+    if not quiet:
+        typer.echo(msg)
+
+
+def warn(msg: str) -> None:
+    """A suspicious-input warning: one line on stderr, even with --quiet."""
+    typer.echo(f"warning: {msg}", err=True)
+
+
+def reused_note(stages: list[str]) -> str:
+    return f" (reused: {', '.join(stages)})" if stages else ""
+
+
+def filter_line(r: Any, out: Path) -> str:
+    """The one line `filter` and `run` print."""
+    forced = " (forced past the self-check gate)" if r.summary.get("forced") else ""
+    return (
+        f"{r.summary['rule']['name']}: removed {r.n_removed}, replaced {r.n_replaced} of {r.n_input} "
+        f"interactions -> {out}{forced}"
+    )
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def guard(fn: Callable[[], None]) -> None:
+    """Map library errors to a one-line message and the documented exit code.
+
+    SIGTERM is turned into an exception (like Ctrl-C) so that every temp file and lock is cleaned up
+    on the way out: no partial files, exit 143 (130 for SIGINT).
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    try:
+        fn()
+    except SeqcleanError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except Terminated:
+        typer.echo("error: terminated (SIGTERM); no partial files were left, rerun to finish", err=True)
+        raise typer.Exit(143) from None
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted; no partial files were left, rerun to finish", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if os.environ.get("SEQCLEAN_DEBUG"):
+            raise
+        typer.echo(
+            f"error: internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            "rerun with SEQCLEAN_DEBUG=1 for the traceback and report it",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
