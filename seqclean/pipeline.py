@@ -29,10 +29,8 @@ class RunResult:
     score: ScoreResult
     filter: FilterResult
     report: Path
-    stages: dict[str, Any] = field(default_factory=dict)
-    reused: list[str] = field(
-        default_factory=list
-    )  # stages taken as they were: embed, backbone, score, filter  # per stage: seconds and what was reused or recomputed
+    stages: dict[str, Any] = field(default_factory=dict)  # per stage: seconds and what was reused or recomputed
+    reused: list[str] = field(default_factory=list)  # stages taken as they were: embed, backbone, score, filter
 
 
 def run(
