@@ -60,7 +60,7 @@ def update_policy(o: Options) -> Any:
 
     b = o.backbone
     return UpdatePolicy(
-        retrain=b.retrain,
+        retrain=b.retrain or o.general.rerun,  # --rerun recomputes every stage, the backbone from scratch
         finetune_epochs=b.finetune_epochs,
         max_age_days=b.retrain_after_days,
         max_new_items=b.retrain_new_items,

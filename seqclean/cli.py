@@ -26,7 +26,7 @@ from seqclean.cli_options import (
     guard,
     options_command,
 )
-from seqclean.cli_runtime import EXIT_EPILOG
+from seqclean.cli_runtime import EXIT_EPILOG, filter_line, reused_note
 from seqclean.config import Options
 from seqclean.errors import OutputError, UsageError
 from seqclean.log import EventLog, resolve_format
@@ -77,7 +77,7 @@ def embed_cli(opts: Options, log: EventLog) -> None:
     on = f" on {r.provider}" if r.provider else ""
     log.result(
         f"embedded {r.n_items} items ({r.n_encoded} encoded{on}, {r.n_cached} from cache) for "
-        f"{r.n_users} users / {r.n_interactions} interactions -> {cfg.workdir}",
+        f"{r.n_users} users / {r.n_interactions} interactions -> {cfg.workdir}{reused_note(r.reused)}",
         **info,
     )
 
@@ -99,7 +99,7 @@ def score_cli(opts: Options, log: EventLog) -> None:
         log.emit("warning", message=f"{cfg.workdir}/summary.json: scores unreliable: {reasons}")
     log.result(
         f"scored {r.n_interactions} interactions; {r.n_flagged} flagged at threshold "
-        f"{r.summary['threshold']} -> {cfg.workdir}",
+        f"{r.summary['threshold']} -> {cfg.workdir}{reused_note(['score'] if r.reused else [])}",
         interactions=r.n_interactions,
         flagged=r.n_flagged,
     )
@@ -117,8 +117,7 @@ def filter_cli(opts: Options, log: EventLog) -> None:
     r = filter_log(cfg)
     log.stage_end("filter", removed=r.n_removed, replaced=r.n_replaced, input=r.n_input, reused=r.reused)
     log.result(
-        f"{r.summary['rule']['name']}: removed {r.n_removed}, replaced {r.n_replaced} of {r.n_input} "
-        f"interactions -> {cfg.out}",
+        filter_line(r, cfg.out) + reused_note(["filter"] if r.reused else []),
         removed=r.n_removed,
         replaced=r.n_replaced,
         input=r.n_input,
@@ -141,7 +140,7 @@ def run_cli(opts: Options, log: EventLog) -> None:
     tv = r.stages["embed"]["text_vectors"]
     table = [
         ("interactions / users / items", f"{r.embed.n_interactions} / {r.embed.n_users} / {r.embed.n_items}"),
-        ("text vectors", f"{tv['encoded']} encoded, {tv['reused']} reused"),
+        ("text vectors", f"{tv['encoded']} encoded, {tv['reused']} from cache"),
         ("backbone", f"{bb.get('action', 'n/a')} ({bb.get('reason', '')})"),
         ("flagged", f"{r.score.n_flagged}"),
         ("rule", r.filter.summary["rule"]["name"]),
@@ -151,8 +150,9 @@ def run_cli(opts: Options, log: EventLog) -> None:
     ]
     log.result(
         f"{r.embed.n_interactions} interactions, {r.embed.n_users} users, {r.embed.n_items} items; "
-        f"{r.filter.summary['rule']['name']}: removed {r.filter.n_removed}, replaced {r.filter.n_replaced} "
-        f"-> {fcfg.out}",
+        + filter_line(r.filter, fcfg.out)
+        + f" (report: {r.report})"
+        + reused_note(r.reused),
         table=table,
         stages=r.stages,
     )

@@ -11,6 +11,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,6 +41,8 @@ FILTER_FIELDS: dict[str, tuple[str, ...] | None] = {
 }
 RUN_FIELDS: dict[str, tuple[str, ...] | None] = dict.fromkeys(SECTIONS, ALL)
 REPORT_FIELDS: dict[str, tuple[str, ...] | None] = {"inputs": ("workdir",), "general": ("log_format", "quiet")}
+LOG_FORMAT_ENV = "SEQCLEAN_LOG_FORMAT"
+"""Environment variable that sets `--log-format` when the flag is not given (it still beats the job file)."""
 CONFIG_HELP = "TOML job file with any of these options ([section] key = value); flags given here override it."
 
 
@@ -54,15 +57,17 @@ def _parameter(f: dataclasses.Field[Any], tp: Any) -> inspect.Parameter:
     """The Typer option of one spec field: `--name` (bools: `--name/--no-name`), its help and default."""
     meta = f.metadata
     help_text = meta["help"]
-    if meta.get("choices"):
-        help_text += f" [one of: {', '.join(meta['choices'])}]"
+    default = f.default
+    if meta.get("choices"):  # an enum, so that --help shows <a|b> and click rejects other values (exit 2)
+        tp = StrEnum(f.name, {c: c for c in meta["choices"]})  # type: ignore[misc,no-redef]
+        default = tp(f.default)
     decls = [flag(f.name)]
     if tp is bool:
         decls = [flag(f.name)] if meta.get("short") else [f"{flag(f.name)}/--no-{f.name.replace('_', '-')}"]
     if meta.get("short"):
         decls.append(meta["short"])
     annotation = Annotated[tp, typer.Option(*decls, help=help_text, show_default=f.default is not None)]
-    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=f.default)
+    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
 
 def _from_command_line(ctx: typer.Context, name: str) -> bool:
@@ -91,7 +96,10 @@ def options_command(
             ctx = kwargs.pop("ctx")
             config: Path | None = kwargs.pop("config")
             own = {k: kwargs.pop(k) for k in extra}
+            kwargs = {k: (v.value if isinstance(v, Enum) else v) for k, v in kwargs.items()}
             given = {k: v for k, v in kwargs.items() if _from_command_line(ctx, k)}
+            if "log_format" in kwargs and "log_format" not in given and os.environ.get(LOG_FORMAT_ENV):
+                kwargs["log_format"] = given["log_format"] = os.environ[LOG_FORMAT_ENV]
             log = EventLog(str(kwargs.get("log_format", "auto")), quiet=bool(kwargs.get("quiet", False)))
 
             def go() -> None:

@@ -3,7 +3,8 @@
 Library functions only take a `ProgressFn` (and `pipeline.run` an event callback); this module owns the
 display. Formats:
 
-- `rich` (default on a terminal): progress bars on stderr, a line per finished stage and a summary table.
+- `rich` (default on a terminal): progress bars and `warning:` / `error:` lines on stderr; the result line and
+  (for `run`) a summary table with each stage's seconds on stdout.
 - `json` (`--log-format json`, or the default when stderr is not a terminal: cron, pipes): one JSON object per
   line on stderr, `{"time": ISO-8601 UTC, "event": ..., ...}`, events `start`, `stage_start`, `stage_end`
   (with `seconds` and counts), `progress` (at most one per task every `PROGRESS_EVERY_S` seconds, and the
@@ -74,11 +75,6 @@ class EventLog:
             self.err.write(f"warning: {fields.get('message', '')}\n")
         elif event == "error":
             self.err.write(f"error: {fields.get('message', '')}\n")
-        elif event == "stage_end" and not self.quiet:
-            extra = ", ".join(f"{k} {v}" for k, v in fields.items() if k not in ("stage", "seconds"))
-            self.err.write(
-                f"{fields.get('stage')}: done in {fields.get('seconds', 0):.1f}s{'; ' + extra if extra else ''}\n"
-            )
         self.err.flush()
 
     def stage_start(self, stage: str, **fields: Any) -> None:
@@ -106,19 +102,18 @@ class EventLog:
             return
         if self.quiet:
             return
+        self.out.write(message + "\n")
+        self.out.flush()
         if table:
             from rich.console import Console
             from rich.table import Table
 
-            t = Table(title=message, show_header=False)
+            t = Table(show_header=False)
             t.add_column("", style="bold")
             t.add_column("")
             for k, v in table:
                 t.add_row(k, str(v))
             Console(file=self.out).print(t)
-        else:
-            self.out.write(message + "\n")
-            self.out.flush()
 
     @contextmanager
     def progress(self) -> Iterator[ProgressFn]:

@@ -36,8 +36,7 @@ def test_rich_prints_stage_lines_and_a_summary_table() -> None:
     log.stage_end("score", flagged=3)
     log.emit("error", message="boom", exit_code=4)
     log.result("run finished", table=[("removed / replaced", "3 / 0"), ("backbone", "fine_tuned")])
-    assert "score: done in" in err.getvalue() and "flagged 3" in err.getvalue()
-    assert "error: boom" in err.getvalue()
+    assert err.getvalue() == "error: boom\n"  # a terminal shows progress bars, not a line per stage
     text = out.getvalue()
     assert "run finished" in text and "removed / replaced" in text and "fine_tuned" in text
 
