@@ -1,88 +1,35 @@
-"""The `seqclean` command line: parse and validate options, call one library function, render.
+"""The `seqclean` command line: one library call per command, displayed through `seqclean.log`.
 
-No computation happens here. Library errors become one line on stderr and the README's exit code
-(`cli_runtime.guard`, which also handles signals and click usage errors); options are `cli_options`.
+No computation happens here, and no option is declared here: the commands' options are generated from the
+stage specs in `seqclean.config` (see `seqclean.cli_options`), so `run` takes every option of every stage and
+a default exists once. Every command also takes `--config job.toml`; flags override the file. Library errors
+(`SeqcleanError`) become a one-line message (or a JSON `error` event) and the exit code documented in the
+README; anything else is a bug (exit 1).
 """
 
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from seqclean import __version__
 from seqclean.cli_options import (
-    RUN_FILTER_DEFAULTS,
-    Backbone,
-    BatchSize,
-    ChunkUsers,
-    ColdK,
-    CollabEmbeddings,
-    DatasetName,
-    Device,
-    Duplicates,
-    EncoderBatch,
-    Epochs,
-    Fallback,
-    FilterOut,
-    FilterThreshold,
-    FitUsers,
-    Force,
-    Format,
-    Interactions,
-    ItemCol,
-    Items,
-    KeepLast,
-    Lr,
-    MaxEdits,
-    MaxFraction,
-    MaxLen,
-    MaxUncertainty,
-    MinAlignmentTop1,
-    MinBackboneLift,
-    MinConfidence,
-    MinDetectorAuc,
-    MinSeqLen,
-    Mode,
-    Model,
-    Out,
-    Patience,
-    Precision,
-    ProtectCold,
-    Quiet,
-    ReportOut,
-    Rerun,
-    Scorer,
-    Seed,
-    TextCols,
-    TextTemplate,
-    Threads,
-    TimeCol,
-    UserCol,
-    WorkdirOpt,
-    build,
-    embed_config,
-    filter_config,
-    score_config,
-)
-from seqclean.cli_runtime import (
-    EXIT_EPILOG,
-    BackboneChoice,
-    Command,
-    DeviceChoice,
-    DuplicatesChoice,
-    FallbackChoice,
-    FormatChoice,
-    ModeChoice,
-    PrecisionChoice,
-    ScorerChoice,
-    echo,
-    filter_line,
+    EMBED_FIELDS,
+    FILTER_FIELDS,
+    REPORT_FIELDS,
+    RUN_FIELDS,
+    SCORE_FIELDS,
+    check_paths,
     guard,
-    plain,
-    reused_note,
-    warn,
+    options_command,
 )
-from seqclean.progress import terminal_progress
+from seqclean.cli_runtime import EXIT_EPILOG, filter_line, reused_note
+from seqclean.config import Options
+from seqclean.errors import OutputError, UsageError
+from seqclean.log import EventLog, resolve_format
 
 app = typer.Typer(
     name="seqclean",
@@ -95,205 +42,174 @@ app = typer.Typer(
 )
 
 
-@app.command("embed", cls=Command)
-def embed_cli(
-    interactions: Interactions,
-    items: Items,
-    workdir: WorkdirOpt,
-    user_col: UserCol = "user_id",
-    item_col: ItemCol = "item_id",
-    time_col: TimeCol = "timestamp",
-    text_cols: TextCols = "title",
-    model: Model = None,
-    device: Device = DeviceChoice.auto,
-    seed: Seed = 0,
-    backbone: Backbone = BackboneChoice.sasrec,
-    epochs: Epochs = 80,
-    batch_size: BatchSize = 256,
-    lr: Lr = 2e-3,
-    patience: Patience = 10,
-    max_len: MaxLen = 50,
-    collab_embeddings: CollabEmbeddings = None,
-    quiet: Quiet = False,
-    text_template: TextTemplate = None,
-    threads: Threads = None,
-    precision: Precision = PrecisionChoice.fp32,
-    encoder_batch_size: EncoderBatch = 64,
-    duplicates: Duplicates = DuplicatesChoice.drop,
-    rerun: Rerun = False,
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"seqclean {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
-    """Validate the inputs, build sequences and embed every item (semantic, collaborative)."""
-    options = plain(dict(locals()))
+    """Find and remove noisy interactions in sequential-recommendation logs before training."""
+
+
+@options_command(
+    app, "embed", EMBED_FIELDS, "Validate the inputs, build sequences and embed every item (semantic, collaborative)."
+)
+def embed_cli(opts: Options, log: EventLog) -> None:
+    from seqclean.build import embed_config
+    from seqclean.embed import embed
+    from seqclean.pipeline import embed_info
+
+    check_paths(opts, "interactions", "items")
+    cfg = embed_config(opts)
+    log.stage_start("embed")
+    with log.progress() as progress:
+        r = embed(cfg, progress)
+    info = embed_info(r)
+    log.stage_end("embed", **info)
+    for w in r.warnings:
+        log.emit("warning", message=w)
+    on = f" on {r.provider}" if r.provider else ""
+    log.result(
+        f"embedded {r.n_items} items ({r.n_encoded} encoded{on}, {r.n_cached} from cache) for "
+        f"{r.n_users} users / {r.n_interactions} interactions -> {cfg.workdir}{reused_note(r.reused)}",
+        **info,
+    )
+
+
+@options_command(
+    app, "score", SCORE_FIELDS, "Score every interaction's noise probability (writes scores, item report, summary)."
+)
+def score_cli(opts: Options, log: EventLog) -> None:
+    from seqclean.build import score_config
+    from seqclean.score import score
+
+    cfg = score_config(opts)
+    log.stage_start("score")
+    with log.progress() as progress:
+        r = score(cfg, progress)
+    log.stage_end("score", interactions=r.n_interactions, flagged=r.n_flagged, reused=r.reused)
+    if not r.summary.get("reliable", True):
+        reasons = "; ".join(r.summary["unreliable_reasons"])
+        log.emit("warning", message=f"{cfg.workdir}/summary.json: scores unreliable: {reasons}")
+    log.result(
+        f"scored {r.n_interactions} interactions; {r.n_flagged} flagged at threshold "
+        f"{r.summary['threshold']} -> {cfg.workdir}{reused_note(['score'] if r.reused else [])}",
+        interactions=r.n_interactions,
+        flagged=r.n_flagged,
+    )
+
+
+@options_command(
+    app, "filter", FILTER_FIELDS, "Write the cleaned log (input schema), an audit of every change and a summary."
+)
+def filter_cli(opts: Options, log: EventLog) -> None:
+    from seqclean.build import filter_config
+    from seqclean.filter import filter_log
+
+    cfg = filter_config(opts)
+    log.stage_start("filter")
+    r = filter_log(cfg)
+    log.stage_end("filter", removed=r.n_removed, replaced=r.n_replaced, input=r.n_input, reused=r.reused)
+    log.result(
+        filter_line(r, cfg.out) + reused_note(["filter"] if r.reused else []),
+        removed=r.n_removed,
+        replaced=r.n_replaced,
+        input=r.n_input,
+    )
+
+
+@options_command(
+    app, "run", RUN_FIELDS, "embed + score + filter in one go (the nightly job); takes every stage's options."
+)
+def run_cli(opts: Options, log: EventLog) -> None:
+    from seqclean.build import embed_config, filter_config, score_config
+    from seqclean.pipeline import run
+
+    # every check that needs no data comes first: a bad option fails in well under a second
+    check_paths(opts, "interactions", "items")
+    ecfg, scfg, fcfg = embed_config(opts), score_config(opts), filter_config(opts)
+    with log.progress() as progress:
+        r = run(ecfg, scfg, fcfg, progress, log.on_event)
+    bb = r.stages["embed"].get("backbone", {})
+    tv = r.stages["embed"]["text_vectors"]
+    table = [
+        ("interactions / users / items", f"{r.embed.n_interactions} / {r.embed.n_users} / {r.embed.n_items}"),
+        ("text vectors", f"{tv['encoded']} encoded, {tv['reused']} from cache"),
+        ("backbone", f"{bb.get('action', 'n/a')} ({bb.get('reason', '')})"),
+        ("flagged", f"{r.score.n_flagged}"),
+        ("rule", r.filter.summary["rule"]["name"]),
+        ("removed / replaced", f"{r.filter.n_removed} / {r.filter.n_replaced}"),
+        *((f"{k} seconds", f"{v['seconds']:.1f}") for k, v in r.stages.items()),
+        ("output", str(fcfg.out)),
+    ]
+    log.result(
+        f"{r.embed.n_interactions} interactions, {r.embed.n_users} users, {r.embed.n_items} items; "
+        + filter_line(r.filter, fcfg.out)
+        + f" (report: {r.report})"
+        + reused_note(r.reused),
+        table=table,
+        stages=r.stages,
+    )
+
+
+@options_command(
+    app,
+    "report",
+    REPORT_FIELDS,
+    "Write a self-contained HTML report (charts, most-flagged items, example sequences) for a scored workdir.",
+    extra={
+        "report_out": (Path | None, typer.Option("--out", help="HTML file to write (default: WORKDIR/report.html).")),
+        "filter_out": (
+            Path | None,
+            typer.Option("--filter-out", help="The filter's output directory, to show what each guard held back."),
+        ),
+    },
+)
+def report_cli(opts: Options, log: EventLog, report_out: Path | None = None, filter_out: Path | None = None) -> None:
+    from seqclean.build import need
+    from seqclean.html_report import ReportConfig, write_report
+    from seqclean.stages import locked
+
+    workdir = need(opts.inputs.workdir, "workdir")
+    log.stage_start("report")
+    with locked(workdir) if workdir.is_dir() else nullcontext():  # exit 8 while a run rewrites it
+        page = write_report(ReportConfig(workdir=workdir, out=report_out, filter_out=filter_out))
+    log.stage_end("report", path=str(page))
+    log.result(f"report -> {page}", path=str(page))
+
+
+@app.command("init")
+def init_cli(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the example job file.")] = Path("job.toml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example job file with every option and its default (for `run --config`)."""
 
     def go() -> None:
-        from seqclean.embed import embed
+        from seqclean.jobfile import example_toml
 
-        cfg = build(embed_config, options)
-        with terminal_progress(quiet) as progress:
-            r = embed(cfg, progress)
-        for w in r.warnings:
-            warn(w)
-        on = f" on {r.provider}" if r.provider else ""
-        echo(
-            f"embedded {r.n_items} items ({r.n_encoded} encoded{on}, {r.n_cached} from cache) for "
-            f"{r.n_users} users / {r.n_interactions} interactions -> {workdir}{reused_note(r.reused)}",
-            quiet,
-        )
+        if out.exists() and not force:
+            raise UsageError(f"--out {out}: already exists; pass --force to overwrite it or choose another path")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(example_toml())
+        except OSError as exc:
+            raise OutputError(f"--out {out}: cannot write ({exc.strerror}); choose a writable path") from None
+        typer.echo(f"wrote {out}; edit it, then: seqclean run --config {out}")
 
-    guard(go)
+    guard(go, lambda: EventLog(resolve_format("auto")))
 
 
-@app.command("score", cls=Command)
-def score_cli(
-    workdir: WorkdirOpt,
-    scorer: Scorer = ScorerChoice.iadsr,
-    fit_users: FitUsers = 3000,
-    cold_k: ColdK = 2.0,
-    chunk_users: ChunkUsers = 5_000,
-    device: Device = DeviceChoice.auto,
-    seed: Seed = 0,
-    min_detector_auc: MinDetectorAuc = 0.6,
-    min_backbone_lift: MinBackboneLift = 2.0,
-    min_alignment_top1: MinAlignmentTop1 = 0.02,
-    rerun: Rerun = False,
-    quiet: Quiet = False,
-) -> None:
-    """Score every interaction's noise probability (writes scores, item report, summary)."""
-    options = plain(dict(locals()))
+def main() -> None:
+    """Console-script entry point."""
+    app()
 
-    def go() -> None:
-        from seqclean.score import score
-
-        with terminal_progress(quiet) as progress:
-            r = score(build(score_config, options), progress)
-        if not r.summary.get("reliable", True):
-            warn(f"{workdir}/summary.json: scores unreliable: " + "; ".join(r.summary["unreliable_reasons"]))
-        echo(
-            f"scored {r.n_interactions} interactions; {r.n_flagged} flagged at threshold "
-            f"{r.summary['threshold']} -> {workdir}{reused_note(['score'] if r.reused else [])}",
-            quiet,
-        )
-
-    guard(go)
-
-
-@app.command("filter", cls=Command)
-def filter_cli(
-    workdir: WorkdirOpt,
-    out: Out,
-    threshold: FilterThreshold = "0.5",
-    max_fraction: MaxFraction = None,
-    mode: Mode = ModeChoice.remove,
-    min_seq_len: MinSeqLen = 3,
-    max_edits_per_user: MaxEdits = "20%",
-    max_uncertainty: MaxUncertainty = 0.5,
-    keep_last: KeepLast = 0,
-    protect_cold: ProtectCold = False,
-    min_confidence: MinConfidence = 0.5,
-    fallback: Fallback = FallbackChoice.keep,
-    fmt: Format = FormatChoice.parquet,
-    dataset_name: DatasetName = "cleaned",
-    force: Force = False,
-    rerun: Rerun = False,
-    quiet: Quiet = False,
-) -> None:
-    """Write the cleaned log (input schema), an audit of every change and a summary."""
-    options = plain(dict(locals()))
-
-    def go() -> None:
-        from seqclean.filter import filter_log
-
-        r = filter_log(build(filter_config, options))
-        echo(filter_line(r, out) + reused_note(["filter"] if r.reused else []), quiet)
-
-    guard(go)
-
-
-@app.command("report", cls=Command)
-def report_cli(
-    workdir: WorkdirOpt,
-    out: ReportOut = None,
-    filter_out: FilterOut = None,
-    quiet: Quiet = False,
-) -> None:
-    """Write a self-contained HTML report (charts, most-flagged items, example sequences) for a scored workdir."""
-
-    def go() -> None:
-        from seqclean.html_report import ReportConfig, write_report
-        from seqclean.stages import locked
-
-        with locked(workdir) if workdir.is_dir() else nullcontext():  # exit 8 while a run rewrites it
-            page = write_report(ReportConfig(workdir=workdir, out=out, filter_out=filter_out))
-        echo(f"report -> {page}", quiet)
-
-    guard(go)
-
-
-@app.command("run", cls=Command)
-def run_cli(
-    interactions: Interactions,
-    items: Items,
-    workdir: WorkdirOpt,
-    out: Out,
-    threshold: FilterThreshold = "0.5",
-    max_fraction: MaxFraction = None,
-    mode: Mode = ModeChoice.remove,
-    min_seq_len: MinSeqLen = 3,
-    keep_last: KeepLast = 0,
-    user_col: UserCol = "user_id",
-    item_col: ItemCol = "item_id",
-    time_col: TimeCol = "timestamp",
-    text_cols: TextCols = "title",
-    model: Model = None,
-    device: Device = DeviceChoice.auto,
-    scorer: Scorer = ScorerChoice.iadsr,
-    fit_users: FitUsers = 3000,
-    cold_k: ColdK = 2.0,
-    chunk_users: ChunkUsers = 5_000,
-    seed: Seed = 0,
-    backbone: Backbone = BackboneChoice.sasrec,
-    epochs: Epochs = 80,
-    batch_size: BatchSize = 256,
-    lr: Lr = 2e-3,
-    patience: Patience = 10,
-    max_len: MaxLen = 50,
-    collab_embeddings: CollabEmbeddings = None,
-    quiet: Quiet = False,
-    text_template: TextTemplate = None,
-    threads: Threads = None,
-    precision: Precision = PrecisionChoice.fp32,
-    encoder_batch_size: EncoderBatch = 64,
-    duplicates: Duplicates = DuplicatesChoice.drop,
-    min_detector_auc: MinDetectorAuc = 0.6,
-    min_backbone_lift: MinBackboneLift = 2.0,
-    min_alignment_top1: MinAlignmentTop1 = 0.02,
-    force: Force = False,
-    rerun: Rerun = False,
-) -> None:
-    """embed + score + filter + HTML report in one go (the nightly job); complete stages are reused."""
-    options = plain(dict(locals()))
-    options.update(RUN_FILTER_DEFAULTS)
-
-    def go() -> None:
-        from seqclean.pipeline import run
-
-        ecfg = build(embed_config, options)
-        scfg = build(score_config, options)
-        fcfg = build(filter_config, options)
-        with terminal_progress(quiet) as progress:
-            r = run(ecfg, scfg, fcfg, progress, warn=warn)
-        echo(
-            f"{r.embed.n_interactions} interactions, {r.embed.n_users} users, {r.embed.n_items} items; "
-            + filter_line(r.filter, out)
-            + f" (report: {r.report})"
-            + reused_note(r.reused),
-            quiet,
-        )
-
-    guard(go)
-
-
-main = app  # the console-script entry point (pyproject.toml)
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -1,295 +1,183 @@
-"""Every option of every command: the typed Typer aliases, and the builders that turn a command's parsed
-options into library configs (so `embed`/`run`, `score`/`run` and `filter`/`run` cannot drift apart).
-How commands run and fail (`guard`, one-line usage errors, the choice enums) is `seqclean.cli_runtime`."""
+"""How the CLI is built from the option specs (`seqclean.config`): which options each command takes, the
+Typer parameters generated from the spec fields, `--config` merging (defaults < TOML file < flags), and
+`guard`, which turns library errors into the one-line message (or JSON `error` event) and exit code of the
+README. No option is declared by hand anywhere, so `run` takes every stage's options and a default exists once."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import os
+import signal
+import threading
 from collections.abc import Callable
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from seqclean.cli_runtime import (
-    BackboneChoice,
-    DeviceChoice,
-    DuplicatesChoice,
-    FallbackChoice,
-    FormatChoice,
-    ModeChoice,
-    PrecisionChoice,
-    ScorerChoice,
-)
+from seqclean.cli_runtime import Command, _raise_terminated
+from seqclean.config import SECTIONS, Options, field_specs, flag
+from seqclean.errors import MissingInputError, SeqcleanError, Terminated, UsageError
+from seqclean.jobfile import load_toml
+from seqclean.log import EventLog
 
-WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Directory for intermediate artefacts and the manifest.")]
-Interactions = Annotated[
-    Path, typer.Option("--interactions", help="Interaction log: Parquet file, directory of Parquet files, or CSV.")
-]
-Items = Annotated[Path, typer.Option("--items", help="Item table (Parquet or CSV) with the id and text columns.")]
-UserCol = Annotated[str, typer.Option("--user-col", help="User id column in the log.")]
-ItemCol = Annotated[str, typer.Option("--item-col", help="Item id column in the log and the item table.")]
-TimeCol = Annotated[str, typer.Option("--time-col", help="Timestamp column in the log.")]
-TextCols = Annotated[str, typer.Option("--text-cols", help="Comma-separated item text columns, e.g. title,genres.")]
-Device = Annotated[DeviceChoice, typer.Option("--device", help="auto: CUDA when usable, else CPU.")]
-Model = Annotated[
-    Path | None, typer.Option("--model", help="Local sentence-transformers model dir (default: bundled MiniLM).")
-]
-Threshold = Annotated[float, typer.Option("--threshold", help="Drop interactions with noise_score above this.")]
-FilterThreshold = Annotated[
-    str,
-    typer.Option("--threshold", help="Change rows with noise_score above this (0-1), 'auto' (data-driven), or 'none'."),
-]
-MaxFraction = Annotated[
-    float | None, typer.Option("--max-fraction", help="Change at most this share of all rows (top noise scores).")
-]
-Mode = Annotated[
-    ModeChoice, typer.Option("--mode", help="remove: drop flagged rows; replace: swap in a suggested item.")
-]
-MinSeqLen = Annotated[int, typer.Option("--min-seq-len", help="Never leave a user with fewer interactions.")]
-MaxEdits = Annotated[
-    str, typer.Option("--max-edits-per-user", help="Cap on changes per user: a count (2) or a share (20%).")
-]
-MaxUncertainty = Annotated[
-    float, typer.Option("--max-uncertainty", help="Keep flagged rows whose uncertainty is above this (1 = off).")
-]
-KeepLast = Annotated[int, typer.Option("--keep-last", help="Never change each user's last N interactions.")]
-ProtectCold = Annotated[bool, typer.Option("--protect-cold/--no-protect-cold", help="Never change cold items.")]
-MinConfidence = Annotated[
-    float, typer.Option("--min-confidence", help="Replace mode: least suggestion confidence to replace.")
-]
-Fallback = Annotated[
-    FallbackChoice,
-    typer.Option("--fallback", help="Replace mode: keep or drop a flagged row with no usable suggestion."),
-]
-Format = Annotated[
-    FormatChoice, typer.Option("--format", help="parquet, or recbole (also writes RecBole atomic files).")
-]
-DatasetName = Annotated[str, typer.Option("--dataset-name", help="File stem of the RecBole files.")]
-Out = Annotated[Path, typer.Option("--out", help="Output directory for cleaned.parquet and the audit.")]
-ReportOut = Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: WORKDIR/report.html).")]
-FilterOut = Annotated[
-    Path | None,
-    typer.Option("--filter-out", help="The filter's output directory, to show what each guard held back."),
-]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary line (warnings still shown).")]
-Rerun = Annotated[
-    bool,
-    typer.Option("--rerun", help="Recompute every stage even when complete outputs for these inputs exist."),
-]
-Force = Annotated[
-    bool, typer.Option("--force", help="Filter even when the self-check gate found the scores unreliable (exit 7).")
-]
-Duplicates = Annotated[
-    DuplicatesChoice,
-    typer.Option(
-        "--duplicates",
-        help="Exact (user, item, time) repeats: drop them, keep them (scored once either way), or error (exit 4).",
-    ),
-]
-MinDetectorAuc = Annotated[
-    float, typer.Option("--min-detector-auc", help="Gate floor: detector held-out corruption AUC (0 disables).")
-]
-MinBackboneLift = Annotated[
-    float, typer.Option("--min-backbone-lift", help="Gate floor: backbone validation HR@10 over chance (0 disables).")
-]
-MinAlignmentTop1 = Annotated[
-    float, typer.Option("--min-alignment-top1", help="Gate floor: alignment held-out top-1 retrieval (0 disables).")
-]
-ChunkUsers = Annotated[int, typer.Option("--chunk-users", help="Users scored per chunk (bounds memory).")]
-Scorer = Annotated[
-    ScorerChoice,
-    typer.Option("--scorer", help="iadsr (the full method) or baseline-semantic (text-only reference)."),
-]
-FitUsers = Annotated[int, typer.Option("--fit-users", help="Users sampled to fit the alignment and the detector.")]
-ColdK = Annotated[
-    float,
-    typer.Option("--cold-k", help="Cold-item protection: weight n/(n+k) on collaborative evidence (0 disables)."),
-]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed for everything stochastic.")]
-TextTemplate = Annotated[
-    str | None,
-    typer.Option(
-        "--text-template", help="Item text template over columns, e.g. '{title} | {genres}' (overrides --text-cols)."
-    ),
-]
-Threads = Annotated[
-    int | None, typer.Option("--threads", help="ONNX Runtime threads for the text encoder (default: all cores).")
-]
-Precision = Annotated[
-    PrecisionChoice,
-    typer.Option("--precision", help="Text encoder graph: int8 is quantised (faster on CPU), fp16 is for GPUs."),
-]
-EncoderBatch = Annotated[int, typer.Option("--encoder-batch-size", help="Texts per text-encoder batch.")]
-Backbone = Annotated[BackboneChoice, typer.Option("--backbone", help="Backbone trained on the log.")]
-Epochs = Annotated[int, typer.Option("--epochs", help="Most backbone training epochs (early stopping on validation).")]
-BatchSize = Annotated[int, typer.Option("--batch-size", help="Backbone training batch size (sequence windows).")]
-Patience = Annotated[
-    int, typer.Option("--patience", help="Stop backbone training after this many epochs without improvement.")
-]
-Lr = Annotated[float, typer.Option("--lr", help="Backbone learning rate (Adam).")]
-MaxLen = Annotated[int, typer.Option("--max-len", help="Backbone window: items of history per position.")]
-CollabEmbeddings = Annotated[
-    Path | None,
-    typer.Option(
-        "--collab-embeddings",
-        help="Parquet of your own item vectors (item id column + 'vector'); skips backbone training.",
-    ),
-]
+ALL = None
+"""In a command's field selection: every field of the section."""
 
-# `run` exposes only the main filter options; the rest take filter's defaults
-RUN_FILTER_DEFAULTS: dict[str, Any] = {
-    "max_edits_per_user": "20%",
-    "max_uncertainty": 0.5,
-    "protect_cold": False,
-    "min_confidence": 0.5,
-    "fallback": "keep",
-    "fmt": "parquet",
-    "dataset_name": "cleaned",
+# which options each command takes: section -> field names (ALL: the whole section)
+EMBED_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "inputs": ("interactions", "items", "workdir"),
+    "general": ALL,
+    "embed": ALL,
+    "backbone": ALL,
 }
+SCORE_FIELDS: dict[str, tuple[str, ...] | None] = {"inputs": ("workdir",), "general": ALL, "score": ALL}
+FILTER_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "inputs": ("workdir", "out"),
+    "general": ("log_format", "quiet", "rerun"),
+    "filter": ALL,
+}
+RUN_FIELDS: dict[str, tuple[str, ...] | None] = dict.fromkeys(SECTIONS, ALL)
+REPORT_FIELDS: dict[str, tuple[str, ...] | None] = {"inputs": ("workdir",), "general": ("log_format", "quiet")}
+LOG_FORMAT_ENV = "SEQCLEAN_LOG_FORMAT"
+"""Environment variable that sets `--log-format` when the flag is not given (it still beats the job file)."""
+CONFIG_HELP = "TOML job file with any of these options ([section] key = value); flags given here override it."
 
 
-def embed_config(
-    interactions: Path,
-    items: Path,
-    workdir: Path,
-    user_col: str,
-    item_col: str,
-    time_col: str,
-    text_cols: str,
-    model: Path | None,
-    device: str,
-    seed: int,
-    text_template: str | None,
-    threads: int | None,
-    precision: str,
-    encoder_batch_size: int,
-    backbone: str,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    patience: int,
-    max_len: int,
-    collab_embeddings: Path | None,
-    duplicates: str,
-    rerun: bool,
-) -> Any:
-    from seqclean.backbone.config import BackboneConfig
-    from seqclean.embed import EmbedConfig
-    from seqclean.errors import UsageError
-
-    cols = [c.strip() for c in text_cols.split(",") if c.strip()]
-    if not cols:
-        raise UsageError("--text-cols is empty; name at least one item text column, e.g. --text-cols title")
-    return EmbedConfig(
-        interactions=interactions,
-        items=items,
-        workdir=workdir,
-        user_col=user_col,
-        item_col=item_col,
-        time_col=time_col,
-        text_cols=cols,
-        model=model,
-        device=device,
-        seed=seed,
-        text_template=text_template,
-        threads=threads,
-        precision=precision,
-        batch_size=encoder_batch_size,
-        backbone=BackboneConfig(
-            model=backbone,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            max_len=max_len,
-            seed=seed,
-            device=device,
-            patience=patience,
-        ),
-        collab_embeddings=collab_embeddings,
-        duplicates=duplicates,
-        rerun=rerun,
-    )
+def selected(fields: dict[str, tuple[str, ...] | None]) -> list[tuple[str, dataclasses.Field[Any], Any]]:
+    """(section, field, type) of the options a command takes, in section order."""
+    return [
+        (s, f, tp) for s, f, tp in field_specs() if s in fields and (fields[s] is None or f.name in (fields[s] or ()))
+    ]
 
 
-def score_config(
-    workdir: Path,
-    scorer: str,
-    chunk_users: int,
-    fit_users: int,
-    cold_k: float,
-    device: str,
-    seed: int,
-    min_detector_auc: float,
-    min_backbone_lift: float,
-    min_alignment_top1: float,
-    rerun: bool,
-) -> Any:
-    from seqclean.gate import Floors
-    from seqclean.score import ScoreConfig
-
-    return ScoreConfig(
-        workdir=workdir,
-        scorer=scorer,
-        chunk_users=chunk_users,
-        fit_users=fit_users,
-        cold_k=cold_k,
-        device=device,
-        seed=seed,
-        floors=Floors(
-            detector_auc=min_detector_auc, backbone_lift=min_backbone_lift, alignment_top1=min_alignment_top1
-        ),
-        rerun=rerun,
-    )
+def _parameter(f: dataclasses.Field[Any], tp: Any) -> inspect.Parameter:
+    """The Typer option of one spec field: `--name` (bools: `--name/--no-name`), its help and default."""
+    meta = f.metadata
+    help_text = meta["help"]
+    default = f.default
+    if meta.get("choices"):  # an enum, so that --help shows <a|b> and click rejects other values (exit 2)
+        tp = StrEnum(f.name, {c: c for c in meta["choices"]})  # type: ignore[misc,no-redef]
+        default = tp(f.default)
+    decls = [flag(f.name)]
+    if tp is bool:
+        decls = [flag(f.name)] if meta.get("short") else [f"{flag(f.name)}/--no-{f.name.replace('_', '-')}"]
+    if meta.get("short"):
+        decls.append(meta["short"])
+    annotation = Annotated[tp, typer.Option(*decls, help=help_text, show_default=f.default is not None)]
+    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
 
-def filter_config(
-    workdir: Path,
-    out: Path,
-    threshold: str,
-    max_fraction: float | None,
-    mode: str,
-    min_seq_len: int,
-    max_edits_per_user: str,
-    max_uncertainty: float,
-    keep_last: int,
-    protect_cold: bool,
-    min_confidence: float,
-    fallback: str,
-    fmt: str,
-    dataset_name: str,
-    force: bool,
-    rerun: bool,
-) -> Any:
-    from seqclean.filter_rules import FilterConfig, parse_max_edits, parse_threshold
-
-    edits, share = parse_max_edits(max_edits_per_user)
-    return FilterConfig(
-        workdir=workdir,
-        out=out,
-        threshold=parse_threshold(threshold),
-        max_fraction=max_fraction,
-        mode=mode,
-        min_seq_len=min_seq_len,
-        max_edits_per_user=edits,
-        max_edit_share=share,
-        max_uncertainty=None if max_uncertainty >= 1.0 else max_uncertainty,
-        keep_last=keep_last,
-        protect_cold=protect_cold,
-        min_confidence=min_confidence,
-        fallback=fallback,
-        fmt=fmt,
-        dataset_name=dataset_name,
-        force=force,
-        rerun=rerun,
-    )
+def _from_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether option `name` was given (so it overrides the TOML file), not left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
-def build(builder: Callable[..., Any], options: dict[str, Any]) -> Any:
-    """Call a config builder with the command's options of the same names.
+def options_command(
+    app: typer.Typer,
+    name: str,
+    fields: dict[str, tuple[str, ...] | None],
+    help: str,
+    extra: dict[str, tuple[Any, Any]] | None = None,
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register command `name` with the spec options `fields` plus `--config`; the body gets the merged,
+    validated `Options` (defaults < TOML file < command-line flags), the command's `EventLog`, and the
+    command's own `extra` options ({name: (type, typer.Option)}, default None) that are not stage options."""
+    extra = extra or {}
+    specs = selected(fields)
+    sections = tuple(s for s in SECTIONS if s in fields)
+    names = {f.name for _, f, _ in specs}
 
-    `embed` and `run` (and `score` and `run`) share their options; passing them by name from one dict means
-    an option cannot be parsed and then silently dropped (a builder parameter without a matching command
-    option is a KeyError at once, not a default).
-    """
-    return builder(**{name: options[name] for name in inspect.signature(builder).parameters})
+    def deco(body: Callable[..., None]) -> Callable[..., None]:
+        def command(**kwargs: Any) -> None:
+            ctx = kwargs.pop("ctx")
+            config: Path | None = kwargs.pop("config")
+            own = {k: kwargs.pop(k) for k in extra}
+            kwargs = {k: (v.value if isinstance(v, Enum) else v) for k, v in kwargs.items()}
+            given = {k: v for k, v in kwargs.items() if _from_command_line(ctx, k)}
+            if "log_format" in kwargs and "log_format" not in given and os.environ.get(LOG_FORMAT_ENV):
+                kwargs["log_format"] = given["log_format"] = os.environ[LOG_FORMAT_ENV]
+            log = EventLog(str(kwargs.get("log_format", "auto")), quiet=bool(kwargs.get("quiet", False)))
+
+            def go() -> None:
+                nonlocal log
+                values: dict[str, Any] = {}
+                if config is not None:
+                    values.update({k: v for k, v in load_toml(config).items() if k in names})
+                values.update(given)
+                opts = Options.from_flat(values)
+                log = EventLog(opts.general.log_format, quiet=opts.general.quiet)
+                opts.validate(sections)
+                body(opts, log, **own)
+
+            guard(go, lambda: log)
+
+        params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
+        params += [_parameter(f, tp) for _, f, tp in specs]
+        params += [
+            inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[tp, o], default=None)
+            for k, (tp, o) in extra.items()
+        ]
+        params.append(
+            inspect.Parameter(
+                "config",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[Path | None, typer.Option("--config", help=CONFIG_HELP)],
+                default=None,
+            )
+        )
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__doc__ = help
+        command.__name__ = f"{name}_cli"
+        app.command(name, cls=Command)(command)
+        return command
+
+    return deco
+
+
+def guard(fn: Callable[[], None], log: Callable[[], EventLog]) -> None:
+    """Map library errors to a one-line message (or JSON `error` event) and the documented exit code."""
+
+    def fail(message: str, code: int) -> None:
+        log().emit("error", message=message, exit_code=code)
+        raise typer.Exit(code)
+
+    # SIGTERM as an exception (like Ctrl-C) so that every temp file and lock is cleaned up on the way out
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    try:
+        fn()
+    except SeqcleanError as exc:
+        fail(str(exc), exc.exit_code)
+    except Terminated:
+        fail("terminated (SIGTERM); no partial files were left, rerun to finish", 143)
+    except KeyboardInterrupt:
+        fail("interrupted; no partial files were left, rerun to finish", 130)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if os.environ.get("SEQCLEAN_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        fail(
+            f"internal error ({type(exc).__name__}: {first}); rerun with SEQCLEAN_DEBUG=1 for the traceback and "
+            "report it",
+            1,
+        )
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def check_paths(opts: Options, *names: str) -> None:
+    """The named input paths exist (cheap: no data is read). Missing ones are exit 3."""
+    for n in names:
+        p = getattr(opts.inputs, n)
+        if p is None:
+            raise UsageError(f"{flag(n)} is required: give it on the command line or as {n} in [inputs] of --config")
+        if not Path(p).exists():
+            raise MissingInputError(f"{flag(n)} {p}: does not exist; check the path")

@@ -30,7 +30,7 @@ from seqclean.io import file_fingerprint, scan_table, write_parquet
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.runtime import providers_for
 from seqclean.stages import fingerprint, is_complete, kill_point, locked, stage_record
-from seqclean.workdir import BACKBONE_DIR, ITEMS, MANIFEST, SEMANTIC, SEQUENCES, Workdir
+from seqclean.workdir import BACKBONE_DIR, ITEMS, MANIFEST, SEMANTIC, SEQUENCES, WORKDIR_FORMAT, Workdir
 
 
 def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
@@ -100,7 +100,7 @@ def _embed_locked(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> EmbedR
     else:
         manifest.pop("score", None)
         manifest["stages"].pop("score", None)
-        info = _backbone(cfg, wd, progress)
+        info = _backbone(cfg, wd, progress, old.get("backbone"))
         files = [wd.file(f) for f in info["files"].values()] + [wd.file(f"{BACKBONE_DIR}/{CONFIG_JSON}")]
         manifest["backbone"] = info
         manifest["stages"]["backbone"] = stage_record(wd.path, bfp, [f for f in files if f.is_file()])
@@ -117,6 +117,11 @@ def _embed_locked(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> EmbedR
         provider=provider,
         reused=reused,
         warnings=warnings_for(checks, cfg.interactions, cfg.items, cfg.duplicates),
+        backbone_update=(
+            {"action": "reused", "reason": "backbone stage complete for these inputs and options"}
+            if "backbone" in reused
+            else manifest["backbone"].get("update")
+        ),
     )
 
 
@@ -150,6 +155,7 @@ def _embed_stage(
     )
     manifest: dict[str, Any] = {
         "seqclean_version": __version__,
+        "workdir_format": WORKDIR_FORMAT,
         "inputs": {
             "interactions": {
                 "path": str(cfg.interactions.resolve()),
@@ -185,15 +191,19 @@ def _embed_stage(
     return manifest, n_encoded, n_cached, provider
 
 
-def _backbone(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> dict[str, Any]:
+def _backbone(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn, previous: dict[str, Any] | None) -> dict[str, Any]:
     """Train the collaborative backbone on sequences.parquet, or take the user's own item vectors."""
     if cfg.collab_embeddings is not None:
         from seqclean.backbone.byo import write_byo_backbone
 
         return write_byo_backbone(cfg.collab_embeddings, cfg.backbone, wd.path, cfg.item_col)
+    from seqclean.backbone.incremental import update_backbone
     from seqclean.backbone.train import train_backbone
 
-    return train_backbone(cfg.backbone, wd.path, cfg.item_col, progress)
+    if cfg.update is None:
+        return train_backbone(cfg.backbone, wd.path, cfg.item_col, progress)
+    # a grown log: reuse, fine-tune or retrain the previous backbone (`previous`: its manifest section)
+    return update_backbone(cfg.backbone, wd.path, cfg.item_col, cfg.user_col, cfg.update, previous, progress)
 
 
 def _semantic_vectors(

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from seqclean.backbone.config import BackboneConfig
+from seqclean.backbone.incremental import UpdatePolicy
 from seqclean.checks import refuse_duplicates
+from seqclean.config import DEFAULTS
 from seqclean.encoder import model_id, resolve_model_dir
 from seqclean.errors import InputDataError
 from seqclean.io import ROW_INDEX, input_errors, require_columns, require_id_dtype, require_time_dtype, scan_table
@@ -27,21 +30,22 @@ class EmbedConfig:
     interactions: Path
     items: Path
     workdir: Path
-    user_col: str = "user_id"
-    item_col: str = "item_id"
-    time_col: str = "timestamp"
-    text_cols: list[str] = field(default_factory=lambda: ["title"])
-    text_template: str | None = None
-    model: Path | None = None
-    device: str = "auto"
-    batch_size: int = 128
-    seed: int = 0
-    threads: int | None = None  # ONNX Runtime intra-op threads (None: all cores)
-    precision: str = "fp32"  # text encoder graph: fp32, int8 (dynamic quantisation) or fp16 (GPU)
+    user_col: str = DEFAULTS.embed.user_col
+    item_col: str = DEFAULTS.embed.item_col
+    time_col: str = DEFAULTS.embed.time_col
+    text_cols: list[str] = field(default_factory=lambda: DEFAULTS.embed.text_col_list)
+    text_template: str | None = DEFAULTS.embed.text_template
+    model: Path | None = DEFAULTS.embed.model
+    device: str = DEFAULTS.general.device
+    batch_size: int = DEFAULTS.embed.encoder_batch_size
+    seed: int = DEFAULTS.general.seed
+    threads: int | None = DEFAULTS.embed.threads  # ONNX Runtime intra-op threads (None: all cores)
+    precision: str = DEFAULTS.embed.precision  # text encoder graph: fp32, int8 (dynamic quantisation) or fp16 (GPU)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    collab_embeddings: Path | None = None
-    duplicates: str = "drop"  # exact (user, item, time) repeats: drop, keep (scored once either way) or error
-    rerun: bool = False  # recompute even when the workdir holds complete outputs for these inputs and options
+    collab_embeddings: Path | None = DEFAULTS.embed.collab_embeddings
+    duplicates: str = DEFAULTS.embed.duplicates  # exact (user, item, time) repeats: drop, keep or error
+    rerun: bool = DEFAULTS.general.rerun  # recompute even when the workdir holds complete outputs for these inputs
+    update: UpdatePolicy | None = field(default_factory=UpdatePolicy)  # backbone on a grown log; None: retrain
 
     @property
     def template(self) -> str:
@@ -58,6 +62,7 @@ class EmbedResult:
     provider: str | None = None  # ONNX Runtime provider that encoded items; None when all came from the cache
     reused: list[str] = field(default_factory=list)  # stages taken from the workdir as they were
     warnings: list[str] = field(default_factory=list)  # one line per suspicious-input check that fired
+    backbone_update: dict[str, Any] | None = None  # reused / fine_tuned / retrained, why, and seconds
 
 
 def scan_log(cfg: EmbedConfig) -> pl.LazyFrame:

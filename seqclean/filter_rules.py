@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from seqclean.config import DEFAULTS, FilterOptions
 from seqclean.decide import FALLBACKS, MODES, NO_CUT, otsu_threshold
 from seqclean.errors import UsageError
 from seqclean.io import ROW_INDEX
 from seqclean.workdir import SCORE_SUMMARY, Workdir
 
 FORMATS = ("parquet", "recbole")
+F = DEFAULTS.filter
 OTSU_BINS = 1000
 
 
@@ -29,53 +31,34 @@ class FilterConfig:
 
     workdir: Path
     out: Path
-    threshold: float | str | None = 0.5  # a float in [0, 1], "auto", or None (only --max-fraction)
-    max_fraction: float | None = None
-    mode: str = "remove"
-    min_seq_len: int = 3
-    max_edits_per_user: int | None = None  # None: max(1, floor(max_edit_share * length))
-    max_edit_share: float = 0.2
-    max_uncertainty: float | None = 0.5  # None: guard off
-    protect_cold: bool = False
-    keep_last: int = 0
-    min_confidence: float = 0.5
-    fallback: str = "keep"
-    fmt: str = "parquet"
-    dataset_name: str = "cleaned"
+    threshold: float | str | None = F.parsed_threshold()  # a float in [0, 1], "auto", or None (only --max-fraction)
+    max_fraction: float | None = F.max_fraction
+    mode: str = F.mode
+    min_seq_len: int = F.min_seq_len
+    max_edits_per_user: int | None = F.parsed_max_edits()[0]  # None: max(1, floor(max_edit_share * length))
+    max_edit_share: float = F.parsed_max_edits()[1]
+    max_uncertainty: float | None = F.max_uncertainty  # None: guard off
+    protect_cold: bool = F.protect_cold
+    keep_last: int = F.keep_last
+    min_confidence: float = F.min_confidence
+    fallback: str = F.fallback
+    fmt: str = F.format
+    dataset_name: str = F.dataset_name
     chunk_rows: int = 1_000_000
-    force: bool = False  # filter even when `score` judged the result unreliable (seqclean.gate)
-    rerun: bool = False  # recompute even when OUT holds complete outputs (OUT/_SUCCESS) for these inputs and options
+    force: bool = F.force  # filter even when `score` judged the result unreliable (seqclean.gate)
+    rerun: bool = (
+        DEFAULTS.general.rerun
+    )  # recompute even when OUT holds complete outputs (OUT/_SUCCESS) for these inputs and options
 
 
 def parse_threshold(text: str) -> float | str | None:
     """`--threshold` value: a number in [0, 1], `auto`, or `none` (only --max-fraction applies)."""
-    t = text.strip().lower()
-    if t in {"auto", "none"}:
-        return None if t == "none" else "auto"
-    try:
-        v = float(t)
-    except ValueError:
-        raise UsageError(f"--threshold {text}: give a number between 0 and 1, 'auto' or 'none'") from None
-    return v
+    return FilterOptions(threshold=text).parsed_threshold()
 
 
 def parse_max_edits(text: str) -> tuple[int | None, float]:
     """`--max-edits-per-user`: a count (`2`) or a share of the user's length (`20%`, at least 1)."""
-    t = text.strip()
-    try:
-        if t.endswith("%"):
-            share = float(t[:-1]) / 100.0
-            if not 0.0 < share <= 1.0:
-                raise ValueError
-            return None, share
-        n = int(t)
-        if n < 0:
-            raise ValueError
-        return n, 0.2
-    except ValueError:
-        raise UsageError(
-            f"--max-edits-per-user {text}: give a count like 2 or a share of the user's length like 20%"
-        ) from None
+    return FilterOptions(max_edits_per_user=text).parsed_max_edits()
 
 
 def validate(cfg: FilterConfig) -> None:

@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seqclean.config import DEFAULTS
 from seqclean.errors import UnreliableResultError, UsageError
 
 
 @dataclass(frozen=True)
 class Floors:
-    detector_auc: float = 0.6
-    backbone_lift: float = 2.0
-    alignment_top1: float = 0.02
+    detector_auc: float = DEFAULTS.score.min_detector_auc
+    backbone_lift: float = DEFAULTS.score.min_backbone_lift
+    alignment_top1: float = DEFAULTS.score.min_alignment_top1
 
     def validate(self) -> None:
         if not 0.0 <= self.detector_auc <= 1.0:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from seqclean.errors import MissingInputError, RuntimeUnavailableError, UsageError
+from seqclean.errors import InputDataError, MissingInputError, RuntimeUnavailableError, UsageError
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -68,6 +68,10 @@ def make_session(model: Path, device: str = "auto", threads: int | None = None) 
     try:
         sess = ort.InferenceSession(str(model), sess_options=opts, providers=wanted)
     except Exception as exc:  # onnxruntime raises its own Fail/RuntimeException types
+        if type(exc).__name__ in ("InvalidProtobuf", "InvalidGraph") or "INVALID_PROTOBUF" in str(exc):
+            raise InputDataError(
+                f"ONNX model {model} is corrupt or truncated ({type(exc).__name__}); rerun `seqclean embed`"
+            ) from exc
         if wanted[0] == CUDA and device == "auto":
             sess = ort.InferenceSession(str(model), sess_options=opts, providers=[CPU])
         else:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from seqclean.config import DEFAULTS
 from seqclean.errors import InputDataError, MissingInputError, UsageError
 from seqclean.gate import Floors, self_check
 from seqclean.interests import Segments
@@ -25,22 +26,32 @@ from seqclean.report import ItemAccumulator, SummaryAccumulator
 from seqclean.scorers import SCORERS
 from seqclean.scorers.base import DEFAULT_THRESHOLD, REQUIRED_COLUMNS, Context, Scorer, ScorerOptions
 from seqclean.stages import fingerprint, is_complete, kill_point, locked, reject_file, stage_record
-from seqclean.workdir import ITEM_REPORT, ITEMS, MANIFEST, SCORE_SUMMARY, SCORES, SEMANTIC, SEQUENCES, Workdir
+from seqclean.workdir import (
+    ITEM_REPORT,
+    ITEMS,
+    MANIFEST,
+    SCORE_SUMMARY,
+    SCORES,
+    SEMANTIC,
+    SEQUENCES,
+    Workdir,
+    workdir_errors,
+)
 
 
 @dataclass
 class ScoreConfig:
     workdir: Path
-    scorer: str = "iadsr"
-    chunk_users: int = 5_000
+    scorer: str = DEFAULTS.score.scorer
+    chunk_users: int = DEFAULTS.score.chunk_users
     threshold: float = DEFAULT_THRESHOLD
     cold_max_interactions: int = 10
-    fit_users: int = 3000
-    cold_k: float = 2.0
-    device: str = "auto"
-    seed: int = 0
+    fit_users: int = DEFAULTS.score.fit_users
+    cold_k: float = DEFAULTS.score.cold_k
+    device: str = DEFAULTS.general.device
+    seed: int = DEFAULTS.general.seed
     floors: Floors = field(default_factory=Floors)  # self-check gate (seqclean.gate); part of the stage's options
-    rerun: bool = False  # recompute even when the workdir holds complete scores for these inputs and options
+    rerun: bool = DEFAULTS.general.rerun  # recompute even when the workdir holds complete scores for these inputs
 
 
 @dataclass
@@ -118,10 +129,11 @@ def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreR
         except (OSError, ValueError) as exc:
             raise InputDataError(f"{wd.file(SCORE_SUMMARY)}: unreadable ({exc}); rerun with --rerun") from exc
         return ScoreResult(n_interactions=summ["interactions"], n_flagged=summ["flagged"], summary=summ, reused=True)
-    cols = manifest["columns"]
-    seq_path = wd.require(SEQUENCES, "embed")
-    ctx, cat = load_context(wd, cfg.cold_max_interactions, cfg.threshold)
-    n_users = int(manifest["embed"]["n_users"])
+    with workdir_errors(wd.path):
+        cols = manifest["columns"]
+        seq_path = wd.require(SEQUENCES, "embed")
+        ctx, cat = load_context(wd, cfg.cold_max_interactions, cfg.threshold)
+        n_users = int(manifest["embed"]["n_users"])
     opts = ScorerOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, device=cfg.device, seed=cfg.seed)
     scorer = SCORERS[cfg.scorer](opts)
     scorer.fit(wd, seq_path, ctx, n_users, progress)

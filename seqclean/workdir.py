@@ -9,7 +9,8 @@ WORKDIR/ (written by `embed`, then `score`)
   items.parquet          the catalogue with dense `iid` (embed)
   semantic.parquet       item text embeddings, keyed by text hash (embed)
   backbone/              the collaborative backbone (embed; `seqclean.backbone.config` reads it)
-    config.json, model.pt, item_embeddings.parquet, onnx/model.onnx
+    config.json, model.pt, item_embeddings.parquet, onnx/model.onnx,
+    history.json         when it was last trained from scratch (nightly runs fine-tune it in between)
   scores.parquet         per-interaction scores (score)
   item_report.parquet    per-item flag counts (score)
   summary.json           score summary (score)
@@ -20,15 +21,20 @@ OUT/ (written by `filter`)
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqclean.errors import InputDataError, MissingInputError
+import polars as pl
+
+from seqclean.errors import InputDataError, MissingInputError, SeqcleanError
 from seqclean.io import file_fingerprint, write_json
 
 MANIFEST = "manifest.json"
+WORKDIR_FORMAT = 2
+"""Version of this layout, recorded by `embed`; a workdir of another version is refused (rerun embed)."""
 
 # embed
 SEQUENCES = "sequences.parquet"
@@ -39,6 +45,7 @@ BACKBONE_CONFIG = "config.json"
 BACKBONE_WEIGHTS = "model.pt"
 BACKBONE_ITEM_EMBEDDINGS = "item_embeddings.parquet"
 BACKBONE_ONNX = "onnx/model.onnx"
+BACKBONE_HISTORY = "history.json"
 
 # score
 SCORES = "scores.parquet"
@@ -77,6 +84,12 @@ class Workdir:
             data: dict[str, Any] = json.loads(mf.read_text())
         except json.JSONDecodeError as exc:
             raise InputDataError(f"{mf}: not valid JSON ({exc.msg}); rerun `seqclean embed`") from exc
+        version = data.get("workdir_format", 1) if isinstance(data, dict) else None
+        if version != WORKDIR_FORMAT:
+            raise InputDataError(
+                f"{mf}: workdir format {version} (seqclean {dict(data).get('seqclean_version', '?')}), this seqclean "
+                f"reads format {WORKDIR_FORMAT}; rerun `seqclean embed` on this workdir"
+            )
         return data
 
     def write_manifest(self, data: dict[str, Any]) -> None:
@@ -87,6 +100,25 @@ class Workdir:
         if not p.exists():
             raise MissingInputError(f"{p} not found; run `seqclean {stage} --workdir {self.path}` first")
         return p
+
+
+@contextmanager
+def workdir_errors(workdir: Path) -> Iterator[None]:
+    """Read failures on the workdir's own files (corrupt, truncated, another version) become an
+    `InputDataError` that says to rerun embed, never an internal error."""
+    try:
+        yield
+    except SeqcleanError:
+        raise
+    except Exception as exc:
+        known = (pl.exceptions.PolarsError, OSError, KeyError, json.JSONDecodeError)
+        if not isinstance(exc, known) and not type(exc).__module__.startswith(("onnxruntime", "pyarrow")):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputDataError(
+            f"{workdir}: a workdir file is corrupt or from another seqclean version ({type(exc).__name__}: "
+            f"{first[:200]}); rerun `seqclean embed` on this workdir"
+        ) from exc
 
 
 def check_unchanged(recorded: Sequence[dict[str, Any]], path: Path, what: str) -> None:

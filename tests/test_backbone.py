@@ -99,8 +99,10 @@ def test_onnx_matches_torch_on_real_sequences(trained: Path) -> None:
 def test_workdir_outputs(trained: Path) -> None:
     emb = pl.read_parquet(trained / "backbone" / "item_embeddings.parquet")
     items = pl.read_parquet(trained / "items.parquet")
-    assert emb.columns == ["iid", "item_id", "vector"]
+    assert emb.columns == ["iid", "item_id", "vector", "n_trained"]
     assert emb["iid"].to_list() == items.sort("iid")["iid"].to_list()
+    # trained from scratch: every item's row was trained on all its interactions
+    assert emb["n_trained"].to_list() == items.sort("iid")["n_interactions"].to_list()
     assert (trained / "backbone" / "onnx" / "model.onnx").exists()
 
 

@@ -4,6 +4,7 @@ the input untouched and nothing half-written."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import polars as pl
@@ -39,10 +40,24 @@ def _embed(inter: Path, items: Path, wd: Path, *extra: str) -> tuple[int, str]:
     return res.exit_code, res.output
 
 
+def _lines(out: str) -> list[str]:
+    """Output lines; under the test runner stderr is no terminal, so the CLI logs JSON events: an `error`
+    event reads as its `error: ...` line, and the events before it (a stage starting) are dropped."""
+    lines = []
+    for ln in out.strip().splitlines():
+        if ln.startswith("{"):
+            event = json.loads(ln)
+            if event["event"] == "error":
+                lines.append(f"error: {event['message']}")
+        elif ln.strip():
+            lines.append(ln)
+    return lines
+
+
 def _assert_clean_failure(code: int, out: str, expected: int, *needles: str) -> None:
     assert code == expected, out
     assert expected in EXIT_CODES
-    lines = [ln for ln in out.strip().splitlines() if ln.strip()]
+    lines = _lines(out)
     assert len(lines) == 1, out
     assert lines[0].startswith("error: ")
     assert "Traceback" not in out

@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -32,6 +33,17 @@ from seqclean.workdir import LOCK_NAME
 from tests.tiny import TINY_BACKBONE_ARGS
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _plain_lines() -> Iterator[None]:
+    """These tests read the human-readable lines (`error: ...`, `warning: ...`, `(reused: ...)`); under the
+    test runner stderr is no terminal, which would otherwise select the JSON event log."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEQCLEAN_LOG_FORMAT", "rich")
+        yield
+
+
 runner = CliRunner()
 FAST = [*TINY_BACKBONE_ARGS, "--fit-users", "40", "--device", "cpu"]
 

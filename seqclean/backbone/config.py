@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from seqclean.config import DEFAULTS
 from seqclean.errors import MissingInputError, UsageError
 from seqclean.io import write_parquet
 from seqclean.workdir import (
@@ -32,6 +33,7 @@ CONFIG_JSON = BACKBONE_CONFIG
 MODEL_PT = BACKBONE_WEIGHTS
 ITEM_EMBEDDINGS = BACKBONE_ITEM_EMBEDDINGS
 ONNX_MODEL = BACKBONE_ONNX
+N_TRAINED = "n_trained"
 
 
 @dataclass
@@ -42,19 +44,19 @@ class BackboneConfig:
     dropout 0.3. Both: Adam, lr 2e-3, max length 50, early stopping after `patience` epochs (docs/backbone.md).
     """
 
-    model: str = "sasrec"
-    epochs: int = 80
-    batch_size: int = 256
-    lr: float = 2e-3
-    max_len: int = 50
+    model: str = DEFAULTS.backbone.backbone
+    epochs: int = DEFAULTS.backbone.epochs
+    batch_size: int = DEFAULTS.backbone.batch_size
+    lr: float = DEFAULTS.backbone.lr
+    max_len: int = DEFAULTS.backbone.max_len
     hidden: int = 64
     layers: int | None = None
     heads: int = 2
     dropout: float | None = None
     gru_hidden: int = 128
-    seed: int = 0
-    patience: int = 10
-    device: str = "auto"
+    seed: int = DEFAULTS.general.seed
+    patience: int = DEFAULTS.backbone.patience
+    device: str = DEFAULTS.general.device
     weight_decay: float = 0.0
     threads: int | None = None
 
@@ -108,13 +110,29 @@ def read_config(backbone_dir: Path) -> dict[str, Any]:
     return data
 
 
-def write_item_embeddings(dest: Path, items: pl.DataFrame, item_col: str, table: np.ndarray) -> None:
-    """Rows for iid 1..n (padding row 0 left out): iid, the item id column, vector."""
+def write_item_embeddings(
+    dest: Path, items: pl.DataFrame, item_col: str, table: np.ndarray, trained: np.ndarray | None = None
+) -> None:
+    """Rows for iid 1..n (padding row 0 left out): iid, the item id column, vector, and `n_trained` (by iid:
+    the item's interactions the vectors were trained on) when given."""
     vec = np.ascontiguousarray(table[1:], dtype=np.float32)
     frame = items.select("iid", item_col).with_columns(
         pl.Series("vector", vec, dtype=pl.Array(pl.Float32, vec.shape[1]))
     )
+    if trained is not None:
+        frame = frame.with_columns(pl.Series(N_TRAINED, np.asarray(trained[1:], dtype=np.int64)))
     write_parquet(frame, dest)
+
+
+def read_trained_counts(backbone_dir: Path, n_rows: int) -> np.ndarray | None:
+    """Per iid, the interactions the backbone trained on (`n_trained`); None for backbones without it (BYO)."""
+    path = backbone_dir / ITEM_EMBEDDINGS
+    if N_TRAINED not in pl.read_parquet_schema(path):
+        return None
+    df = pl.read_parquet(path, columns=["iid", N_TRAINED])
+    out = np.zeros(n_rows, dtype=np.int64)
+    out[df["iid"].to_numpy()] = df[N_TRAINED].to_numpy()
+    return out
 
 
 def read_item_table(backbone_dir: Path) -> np.ndarray:

@@ -24,7 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from seqclean.backbone.config import BYO_DECAY, ONNX_MODEL, find_backbone_dir, read_config, read_item_table
+from seqclean.backbone.config import (
+    BYO_DECAY,
+    ONNX_MODEL,
+    find_backbone_dir,
+    read_config,
+    read_item_table,
+    read_trained_counts,
+)
 
 
 def plan_windows(lengths: np.ndarray, max_len: int, stride: int) -> tuple[np.ndarray, ...]:
@@ -51,6 +58,14 @@ class StateRunner:
     max_len: int
     dim: int
     _table: np.ndarray
+
+    trained_counts: np.ndarray | None = None  # per iid, interactions the backbone trained on (None: unknown)
+
+    def collab_counts(self, count: np.ndarray) -> np.ndarray:
+        """`count` capped by what the backbone trained on: 0 for items it never saw (added since it was
+        trained, see backbone/incremental.py), so scoring gives them no collaborative evidence."""
+        t = self.trained_counts
+        return np.minimum(count, t) if t is not None and t.shape == count.shape else count
 
     @property
     def item_embeddings(self) -> np.ndarray:
@@ -98,6 +113,7 @@ class BackboneRunner(StateRunner):
         self.kind: str = cfg["kind"]
         self.max_len = int(cfg["options"]["max_len"])
         self._table = read_item_table(d)
+        self.trained_counts = read_trained_counts(d, self._table.shape[0])
         self.dim = self._table.shape[1]
         self._session, self.provider = make_session(d / ONNX_MODEL, device, threads)
         self._input = INPUT

@@ -16,9 +16,9 @@ from __future__ import annotations
 import copy
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +125,12 @@ def fit(
     valid_inputs: Sequence[np.ndarray],
     valid_targets: np.ndarray,
     progress: ProgressFn = no_progress,
+    init: Callable[[Any], None] | None = None,
 ) -> FitResult:
-    """Train on `train_seqs`, select the epoch on next-item ranking of `valid_targets` after `valid_inputs`."""
+    """Train on `train_seqs`, select the epoch on next-item ranking of `valid_targets` after `valid_inputs`.
+
+    `init(model)` sets starting weights (fine-tuning); they then compete as epoch 0, so fine-tuning never
+    returns a model that validates worse than the one it started from."""
     import torch
     import torch.nn.functional as F
 
@@ -143,7 +147,10 @@ def fit(
     with _torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
-        model = build_model(cfg.model, cfg.model_args(n_items)).to(device)
+        model = build_model(cfg.model, cfg.model_args(n_items))
+        if init is not None:
+            init(model)
+        model = model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         x_all = torch.from_numpy(inputs)
         y_all = torch.from_numpy(targets)
@@ -151,6 +158,9 @@ def fit(
         best: dict[str, float] = {}
         best_state = copy.deepcopy(model.state_dict())
         best_epoch, bad, history = 0, 0, []
+        if init is not None:
+            best = rank_metrics(model, v_in, v_len, valid_targets, device)
+            history.append({"epoch": 0.0, "loss": float("nan"), **best})
         progress(task, 0, cfg.epochs)
         epoch = 0
         for epoch in range(1, cfg.epochs + 1):
@@ -188,26 +198,47 @@ def fit(
 
 
 def train_backbone(
-    cfg: BackboneConfig, workdir: Path, item_col: str, progress: ProgressFn = no_progress
+    cfg: BackboneConfig,
+    workdir: Path,
+    item_col: str,
+    progress: ProgressFn = no_progress,
+    init: Callable[[Any], None] | None = None,
+    trained: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Train on `workdir/sequences.parquet`, write the backbone outputs; returns the manifest section."""
+    """Train on `workdir/sequences.parquet`, write the backbone outputs; returns the manifest section.
+
+    Fine-tuning (`seqclean.backbone.incremental`): `init(model)` sets the starting weights, and with
+    `cfg.epochs == 0` they are kept as they are. `trained`: per iid, the interactions each item's row was
+    trained on (`n_trained`; default: its interactions in the sequences)."""
     import torch
 
     from seqclean.backbone.export import export_onnx, torch_hidden
 
+    keep = cfg.epochs == 0 and init is not None
+    if keep:
+        cfg = replace(cfg, epochs=1)
     cfg.validate()
     seqs = read_sequences(workdir / SEQUENCES)
     items = pl.read_parquet(workdir / ITEMS, columns=["iid", item_col]).sort("iid")
     n_items = items.height
     users = [s for s in seqs if len(s) >= 2]
-    result = fit(
-        cfg,
-        n_items,
-        [s[:-1] for s in users],
-        [s[:-1] for s in users],
-        np.asarray([s[-1] for s in users], dtype=np.int64),
-        progress,
-    )
+    if keep:
+        assert init is not None
+        model = build_model(cfg.model, cfg.model_args(n_items))
+        init(model)
+        result = FitResult(model=model, best_epoch=0, epochs_run=0, valid={}, device="cpu")
+    else:
+        result = fit(
+            cfg,
+            n_items,
+            [s[:-1] for s in users],
+            [s[:-1] for s in users],
+            np.asarray([s[-1] for s in users], dtype=np.int64),
+            progress,
+            init,
+        )
+    if trained is None:
+        trained = np.bincount(np.concatenate([np.zeros(0, np.int64), *seqs]), minlength=n_items + 1)
     model = result.model.to("cpu").eval()
     out = workdir / BACKBONE_DIR
     out.mkdir(parents=True, exist_ok=True)
@@ -218,7 +249,7 @@ def train_backbone(
     write_bytes(buf.getvalue(), out / MODEL_PT)
     config = {"kind": cfg.model, "model_args": cfg.model_args(n_items), "options": asdict(cfg)}
     write_json(config, out / CONFIG_JSON)
-    write_item_embeddings(out / ITEM_EMBEDDINGS, items, item_col, model.item_emb.weight.detach().numpy())
+    write_item_embeddings(out / ITEM_EMBEDDINGS, items, item_col, model.item_emb.weight.detach().numpy(), trained)
     export_onnx(model, out / ONNX_MODEL, cfg.max_len)
 
     # the ONNX graph must give torch's numbers on real sequences (windows of the log, right-padded)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
+from seqclean.config import DEFAULTS
 from seqclean.interests import Segments
 from seqclean.progress import ProgressFn
 from seqclean.workdir import Workdir
@@ -30,10 +31,10 @@ OPTIONAL_COLUMNS = ("uncertainty", "suggested_iid", "suggestion_confidence")
 class ScorerOptions:
     """The `score` options a scorer may read (the chunk size is deliberately not one of them)."""
 
-    fit_users: int = 3000
-    cold_k: float = 2.0
-    device: str = "auto"
-    seed: int = 0
+    fit_users: int = DEFAULTS.score.fit_users
+    cold_k: float = DEFAULTS.score.cold_k
+    device: str = DEFAULTS.general.device
+    seed: int = DEFAULTS.general.seed
 
 
 @dataclass

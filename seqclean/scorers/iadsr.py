@@ -55,7 +55,7 @@ from seqclean.seqdetector import (
     train_members,
 )
 from seqclean.suggest import aligned_catalogue, aligned_suggestions
-from seqclean.workdir import Workdir
+from seqclean.workdir import Workdir, workdir_errors
 
 
 @dataclass
@@ -76,6 +76,7 @@ class IadsrScorer:
     fit_report: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, Any] = field(default_factory=dict)
     _catalogue: np.ndarray | None = None
+    collab_count: np.ndarray | None = None  # per iid: interactions the backbone trained on (gates collab evidence)
 
     def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn = no_progress) -> None:
         """Learn the alignment heads and the detector on a seeded sample of users."""
@@ -84,12 +85,14 @@ class IadsrScorer:
         o = self.options
         semantic, count = ctx.semantic, ctx.item_count
         try:
-            self.runner = open_backbone(wd.path, o.device)
+            with workdir_errors(wd.path):
+                self.runner = open_backbone(wd.path, o.device)
         except MissingInputError as exc:
             raise MissingInputError(
                 f"{exc}; the iadsr scorer needs the collaborative backbone (or use --scorer baseline-semantic)"
             ) from exc
         col = self.runner.item_embeddings
+        self.collab_count = self.runner.collab_counts(count)  # 0 for items it never trained on: cold path
         n_items = semantic.shape[0] - 1
         rng = np.random.default_rng(o.seed)
         probe = rng.choice(np.arange(1, n_items + 1), size=min(o.probe_items, n_items), replace=False)
@@ -240,12 +243,13 @@ class IadsrScorer:
         """(mean member P(corrupted) at the training rate, member std, collaborative gate w)."""
         assert self.seq is not None and self.spaces is not None and self.align is not None
         sp = self.spaces
-        x = position_inputs(iid, segs, feats, self.seq.spec, sp.col, sp.sem, self.align, sp.count)
+        cc = sp.count if self.collab_count is None else self.collab_count
+        x = position_inputs(iid, segs, feats, self.seq.spec, sp.col, sp.sem, self.align, cc)
         probs = self.seq.member_probs(x, segs)
-        w = collab_weight(sp.count[iid], self.seq.spec.cold_k)
+        w = collab_weight(cc[iid], self.seq.spec.cold_k)
         if self.mlp is None:
             return probs.mean(axis=0), probs.std(axis=0), w
-        feats = dict(feats, _count=sp.count[iid].astype(np.float32))
+        feats = dict(feats, _count=cc[iid].astype(np.float32))
         p_mlp = self.mlp.raw(feats, feats["_count"])[0]
         a = self.options.mlp_weight
         allp = np.concatenate([probs, p_mlp[None]], axis=0)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from seqclean.config import DEFAULTS
 from seqclean.features import COLD_FEATURES, FULL_FEATURES
 from seqclean.interests import Segments
 
@@ -17,9 +18,9 @@ COMPONENT_COLUMNS = tuple(dict.fromkeys(FULL_FEATURES + COLD_FEATURES + ("iadsr_
 
 @dataclass
 class IadsrOptions:
-    fit_users: int = 3000
+    fit_users: int = DEFAULTS.score.fit_users
     corruption_rate: float = 0.15
-    cold_k: float = 2.0
+    cold_k: float = DEFAULTS.score.cold_k
     probe_items: int = 256
     members: int = 2
     steps: int = 1500
@@ -27,8 +28,8 @@ class IadsrOptions:
     """Share of the per-interaction MLP detector (features only) in the raw score; the rest is the sequence model."""
     detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
     suggest_min_score: float = 0.1
-    seed: int = 0
-    device: str = "auto"
+    seed: int = DEFAULTS.general.seed
+    device: str = DEFAULTS.general.device
 
 
 def sequences_of(frame: pl.DataFrame) -> tuple[np.ndarray, Segments, list[np.ndarray]]:
