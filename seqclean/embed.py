@@ -95,12 +95,14 @@ def _embed_locked(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> EmbedR
 
     bfp = backbone_fingerprint(cfg, efp)
     done = manifest.get("stages", {}).get("backbone")
+    update: dict[str, Any] | None = None
     if not cfg.rerun and "backbone" in manifest and is_complete(wd.path, done, bfp):
         reused.append("backbone")
     else:
         manifest.pop("score", None)
         manifest["stages"].pop("score", None)
         info = _backbone(cfg, wd, progress, old.get("backbone"))
+        update = info.pop("update", None)  # what happened this time: in the result, not the byte-identical manifest
         files = [wd.file(f) for f in info["files"].values()] + [wd.file(f"{BACKBONE_DIR}/{CONFIG_JSON}")]
         manifest["backbone"] = info
         manifest["stages"]["backbone"] = stage_record(wd.path, bfp, [f for f in files if f.is_file()])
@@ -120,7 +122,7 @@ def _embed_locked(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> EmbedR
         backbone_update=(
             {"action": "reused", "reason": "backbone stage complete for these inputs and options"}
             if "backbone" in reused
-            else manifest["backbone"].get("update")
+            else update
         ),
     )
 

@@ -62,7 +62,7 @@ class EmbedResult:
     provider: str | None = None  # ONNX Runtime provider that encoded items; None when all came from the cache
     reused: list[str] = field(default_factory=list)  # stages taken from the workdir as they were
     warnings: list[str] = field(default_factory=list)  # one line per suspicious-input check that fired
-    backbone_update: dict[str, Any] | None = None  # reused / fine_tuned / retrained, why, and seconds
+    backbone_update: dict[str, Any] | None = None  # reused / fine_tuned / retrained, and why
 
 
 def scan_log(cfg: EmbedConfig) -> pl.LazyFrame:

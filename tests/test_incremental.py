@@ -21,9 +21,10 @@ BB = BackboneConfig(epochs=2, patience=1, device="cpu")
 
 
 def _embed(inter: Path, items: Path, wd: Path, policy: UpdatePolicy) -> dict:
-    embed(EmbedConfig(interactions=inter, items=items, workdir=wd, device="cpu", backbone=BB, update=policy))
-    update: dict = json.loads((wd / "manifest.json").read_text())["backbone"]["update"]
-    return update
+    r = embed(EmbedConfig(interactions=inter, items=items, workdir=wd, device="cpu", backbone=BB, update=policy))
+    assert r.backbone_update is not None
+    assert "update" not in json.loads((wd / "manifest.json").read_text())["backbone"]  # reruns stay byte-identical
+    return r.backbone_update
 
 
 def _vectors(wd: Path) -> dict[int, np.ndarray]:

@@ -145,7 +145,6 @@ def plan(
         "new_items": n_new_items,
         "share_new_items": round(share_items, 6),
         "share_new_interactions": round(share_inter, 6),
-        "age_days": round(age_days, 4),
     }
     if hist.get("digest") == digest and prev.options.get("seed") == options.get("seed"):
         return Plan(REUSED, "same sequences as the previous backbone was trained on", stats)
@@ -208,13 +207,13 @@ def update_backbone(
     progress: ProgressFn = no_progress,
 ) -> dict[str, Any]:
     """Reuse, fine-tune or retrain the workdir's backbone (`cfg`: a `BackboneConfig`); returns the manifest
-    section with `update`: the action, why, the rule statistics and the seconds it took. `previous` is the
+    section with `update`: the action, why and the rule statistics (no wall-clock figures: the manifest is
+    byte-identical across reruns; the run's events carry the timings). `previous` is the
     last manifest's backbone section (returned as is when the backbone is reused)."""
     from dataclasses import asdict, replace
 
     from seqclean.backbone.train import train_backbone
 
-    t0 = time.perf_counter()
     out = workdir / BACKBONE_DIR
     items = pl.read_parquet(workdir / ITEMS, columns=["iid", item_col, "n_interactions"]).sort("iid")
     digest = sequences_digest(workdir / SEQUENCES, item_col, user_col)
@@ -226,7 +225,7 @@ def update_backbone(
     update: dict[str, Any] = {"action": p.action, "reason": p.reason, **p.stats}
     if p.action == REUSED:
         assert previous is not None
-        return {**previous, "update": {**update, "seconds": round(time.perf_counter() - t0, 3)}}
+        return {**previous, "update": update}
     init, trained = None, None
     if p.action == FINE_TUNED:
         assert prev is not None
@@ -247,5 +246,5 @@ def update_backbone(
     else:
         history = {"trained_at": time.time(), "scratch_interactions": n_inter, "fine_tunes": 0}
     write_json({**history, "digest": digest}, out / HISTORY_JSON)
-    section["update"] = {**update, "seconds": round(time.perf_counter() - t0, 3)}
+    section["update"] = update
     return section
