@@ -37,6 +37,7 @@ from seqclean.io import (
     write_parquet,
 )
 from seqclean.progress import ProgressFn, no_progress
+from seqclean.readers import infer_embed_config
 from seqclean.runtime import providers_for
 from seqclean.text import default_template, template_fields, text_expr, text_hash
 
@@ -84,6 +85,7 @@ class EmbedResult:
 def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
     """Run the embed stage end to end (see the module docstring for what it writes)."""
     providers_for(cfg.device)  # a bad --device, or cuda without a CUDA provider, fails before any work
+    cfg = infer_embed_config(cfg)  # MovieLens / RecBole files: the column mapping from their layout
     if cfg.precision not in PRECISIONS:
         raise UsageError(f"--precision {cfg.precision}: choose one of {', '.join(PRECISIONS)}")
     wd = Workdir(cfg.workdir)

@@ -33,3 +33,17 @@ def precision_recall(labels: np.ndarray, flagged: np.ndarray) -> tuple[float, fl
     prec = tp / f.sum() if f.sum() else float("nan")
     rec = tp / y.sum() if y.sum() else float("nan")
     return prec, rec
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision (area under the precision-recall curve, step-wise; ties broken by input order)."""
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    hits = y[order]
+    tp = np.cumsum(hits)
+    precision = tp / np.arange(1, len(hits) + 1)
+    return float(precision[hits].sum() / n_pos)
