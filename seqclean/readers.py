@@ -124,12 +124,12 @@ def _recbole(path: Path) -> pl.LazyFrame:
 
 def resolve_columns(path: Path, lf: pl.LazyFrame, user: str, item: str, time: str) -> tuple[str, str, str]:
     """The (user, item, time) columns: as given when present, else inferred for a RecBole `.inter` file
-    (the first field whose name contains 'user' / 'item' / 'time')."""
+    (the first field whose name contains 'user' (else 'session', else the first field) / 'item' / 'time')."""
     names = lf.collect_schema().names()
     if detect_format(path) != "recbole-inter" or {user, item, time} <= set(names):
         return user, item, time
     return (
-        user if user in names else _first(names, "user", user),
+        user if user in names else _first(names, "user", _first(names, "session", names[0])),
         item if item in names else _first(names, "item", item),
         time if time in names else _first(names, "time", time),
     )

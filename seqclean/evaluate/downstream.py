@@ -38,6 +38,7 @@ class DownstreamConfig:
     epochs: int = 20
     patience: int = 3
     threads: int = 2
+    windows: str = "last"  # "last": each user's most recent max_len training inputs (SASRec's paper); "all"
 
     def validate(self) -> None:
         for name in ("hidden", "layers", "heads", "max_len", "batch_size", "epochs", "patience", "threads"):
@@ -45,6 +46,8 @@ class DownstreamConfig:
                 raise UsageError(f"downstream {name} {getattr(self, name)}: must be at least 1")
         if self.hidden % self.heads:
             raise UsageError(f"downstream hidden {self.hidden} is not divisible by heads {self.heads}")
+        if self.windows not in {"last", "all"}:
+            raise UsageError(f"downstream windows {self.windows}: choose last or all")
         if not 0.0 <= self.dropout < 1.0:
             raise UsageError(f"downstream dropout {self.dropout}: must be in [0, 1)")
 
@@ -59,6 +62,7 @@ class TrainResult:
     best_epoch: int
     epochs_run: int
     seconds: float
+    history: list[float]  # validation NDCG@10 per epoch
 
 
 def full_rank_metrics(
@@ -118,7 +122,8 @@ def train_and_test(
     before = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        inputs, targets = training_windows(train_seqs, cfg.max_len)
+        fit_seqs = [s[-(cfg.max_len + 1) :] for s in train_seqs] if cfg.windows == "last" else train_seqs
+        inputs, targets = training_windows(fit_seqs, cfg.max_len)
         test_inputs = [np.concatenate([s, [v]]) for s, v in zip(train_seqs, valid_targets, strict=True)]
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
@@ -128,6 +133,7 @@ def train_and_test(
         best: dict[str, float] = {}
         best_state = copy.deepcopy(model.state_dict())
         best_epoch, bad, epoch = 0, 0, 0
+        history: list[float] = []
         for epoch in range(1, cfg.epochs + 1):
             model.train()
             for idx in torch.randperm(len(x_all), generator=gen).split(cfg.batch_size):
@@ -139,6 +145,7 @@ def train_and_test(
                 loss.backward()
                 opt.step()
             m = full_rank_metrics(model, train_seqs, valid_targets, cfg.max_len)
+            history.append(round(m["NDCG@10"], 5))
             if not best or m["NDCG@10"] > best["NDCG@10"]:
                 best, best_epoch, bad = m, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
@@ -150,4 +157,11 @@ def train_and_test(
         test = full_rank_metrics(model, test_inputs, test_targets, cfg.max_len)
     finally:
         torch.set_num_threads(before)
-    return TrainResult(valid=best, test=test, best_epoch=best_epoch, epochs_run=epoch, seconds=time.perf_counter() - t0)
+    return TrainResult(
+        valid=best,
+        test=test,
+        best_epoch=best_epoch,
+        epochs_run=epoch,
+        seconds=time.perf_counter() - t0,
+        history=history,
+    )
