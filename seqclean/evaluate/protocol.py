@@ -27,6 +27,7 @@ class Split:
     position: np.ndarray
     length: np.ndarray  # the user's sequence length, per row
     n_users: int
+    user_ids: list[object]  # the user id of each dense user number
 
     @property
     def training(self) -> np.ndarray:
@@ -60,6 +61,7 @@ def make_split(log: pl.DataFrame, user: str, item: str, time: str, item_index: p
         position=seq["_pos"].to_numpy().astype(np.int64),
         length=seq["_len"].to_numpy().astype(np.int64),
         n_users=int(seq["_uid"].n_unique()),
+        user_ids=seq[user].unique(maintain_order=True).to_list(),
     )
 
 

@@ -505,12 +505,12 @@ def _export_recbole(
     ids = catalogue.sort("iid")[item].cast(pl.String).to_list()
     for arm, sp in arms:
         seqs = training_sequences(sp, arm)
-        rows_u: list[int] = []
+        rows_u: list[str] = []
         rows_i: list[str] = []
         rows_t: list[int] = []
         for u, s, v, t in zip(tg.uids.tolist(), seqs, tg.valid.tolist(), tg.test.tolist(), strict=True):
             full = [*s.tolist(), v, t]
-            rows_u += [u] * len(full)
+            rows_u += [str(sp.user_ids[u])] * len(full)
             rows_i += [ids[x - 1] for x in full]
             rows_t += list(range(len(full)))
         d = cfg.out / "recbole" / arm.name
