@@ -450,6 +450,9 @@ def evaluate_cli(
     sweep: Annotated[
         str, typer.Option("--sweep", help="Comma-separated removal shares of the budget sweep ('' for none).")
     ] = "0,0.02,0.05,0.1,0.15",
+    sweep_seeds: Annotated[
+        int | None, typer.Option("--sweep-seeds", help="Training seeds of the sweep arms (default: --seeds).")
+    ] = None,
     labels: Annotated[
         Path | None,
         typer.Option("--labels", help="Known noise labels (user, time, is_noise) for a log with --plant none."),
@@ -457,7 +460,7 @@ def evaluate_cli(
     export_recbole: Annotated[
         bool, typer.Option("--export-recbole", help="Also write each arm as RecBole atomic files under OUT/recbole.")
     ] = False,
-    epochs: Annotated[int, typer.Option("--train-epochs", help="Downstream SASRec: most epochs per training.")] = 20,
+    epochs: Annotated[int, typer.Option("--train-epochs", help="Downstream SASRec: most epochs per training.")] = 15,
     train_threads: Annotated[
         int, typer.Option("--train-threads", help="Downstream SASRec: torch threads (1 is fastest on a busy machine).")
     ] = 2,
@@ -499,6 +502,7 @@ def evaluate_cli(
             seeds=seeds,
             budget=parse_budget(budget),
             sweep=shares,
+            sweep_seeds=sweep_seeds,
             labels=labels,
             export_recbole=export_recbole,
             user_col=user_col,

@@ -35,7 +35,7 @@ class DownstreamConfig:
     max_len: int = 50
     batch_size: int = 128
     lr: float = 2e-3
-    epochs: int = 20
+    epochs: int = 15
     patience: int = 3
     threads: int = 2
     windows: str = "last"  # "last": each user's most recent max_len training inputs (SASRec's paper); "all"

@@ -58,6 +58,7 @@ class EvaluateConfig:
     seeds: int = 3
     budget: str | float = "auto"
     sweep: tuple[float, ...] = (0.0, 0.02, 0.05, 0.10, 0.15)
+    sweep_seeds: int | None = None  # training seeds of the sweep arms (None: --seeds)
     labels: Path | None = None
     export_recbole: bool = False
     user_col: str = "user_id"
@@ -80,6 +81,8 @@ class EvaluateConfig:
             raise UsageError(f"--ratio {self.ratio}: must be between 0 and 1, e.g. 0.1")
         if self.seeds < 1:
             raise UsageError(f"--seeds {self.seeds}: must be at least 1")
+        if self.sweep_seeds is not None and not 1 <= self.sweep_seeds <= self.seeds:
+            raise UsageError(f"--sweep-seeds {self.sweep_seeds}: must be between 1 and --seeds ({self.seeds})")
         if isinstance(self.budget, str) and self.budget != "auto":
             raise UsageError(f"--budget {self.budget}: give 'auto' or a share such as 0.05")
         if isinstance(self.budget, float) and not 0.0 <= self.budget < 1.0:
@@ -198,15 +201,16 @@ def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> Evaluat
         )
 
     # --- train every arm with every seed
-    jobs = [(a, s) for a, s in arms] + [(a, split) for _, _, a in sweep]
-    total = len(jobs) * cfg.seeds
+    sweep_seeds = cfg.sweep_seeds or cfg.seeds
+    jobs = [(a, s, cfg.seeds) for a, s in arms] + [(a, split, sweep_seeds) for _, _, a in sweep]
+    total = sum(n for _, _, n in jobs)
     results: dict[str, list[TrainResult]] = {}
     done = 0
     t0 = time.perf_counter()
-    for arm, sp in jobs:
+    for arm, sp, n_seeds in jobs:
         seqs = training_sequences(sp, arm)
         results[arm.name] = []
-        for s in range(cfg.seeds):
+        for s in range(n_seeds):
             progress(f"downstream | {arm.name} seed {s}", done, total)
             results[arm.name].append(train_and_test(cfg.downstream, n_items, seqs, tg.valid, tg.test, seed=s))
             done += 1
@@ -216,7 +220,7 @@ def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> Evaluat
     timings["mean_training_s"] = round(timings["downstream_s"] / max(total, 1), 1)
 
     if cfg.export_recbole:
-        _export_recbole(cfg, jobs[: len(arms)], tg, catalogue, item)
+        _export_recbole(cfg, arms, tg, catalogue, item)
 
     detection = _detection(labels, split, scores, sc_removed, n_rows) if labels is not None else None
     if labels is not None and cfg.plant != "none":
@@ -478,6 +482,7 @@ def _report(
             "seeds": cfg.seeds,
             "budget": cfg.budget,
             "sweep": list(cfg.sweep),
+            "sweep_seeds": cfg.sweep_seeds or cfg.seeds,
             "detector_seed": cfg.seed,
             "downstream": cfg.downstream.as_dict(),
         },
