@@ -111,7 +111,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"Time: {t['total_s']:.0f} s in all; embed + score {t['embed_and_score_s']:.0f} s"
-        + (" (reused from the workdir)" if t.get("embed_and_score_reused") else "")
+        + (
+            f" (reused from the workdir: {t['embed_and_score_reused']})"
+            if t.get("embed_and_score_reused") != "none"
+            else ""
+        )
         + f", {t['trainings']} trainings of the downstream SASRec in {t['downstream_s']:.0f} s "
         f"({t['mean_training_s']:.1f} s each).",
         "",

@@ -269,8 +269,9 @@ def _read_labels(path: Path, log: pl.DataFrame, user: str, tcol: str) -> pl.Data
 
 def _embed_and_score(
     cfg: EvaluateConfig, noisy_path: Path, user: str, item: str, tcol: str, progress: ProgressFn
-) -> bool:
-    """embed + score on the workdir, skipped when it already holds them for the same inputs and options."""
+) -> str:
+    """embed + score on the workdir; each is skipped when the workdir already holds it for the same inputs
+    and options (`WORKDIR/evaluate_stage.json`). Returns what was reused."""
     from seqclean.embed import EmbedConfig, embed
     from seqclean.io import file_fingerprint
     from seqclean.score import ScoreConfig, score
@@ -291,23 +292,49 @@ def _embed_and_score(
     scfg = ScoreConfig(
         workdir=cfg.workdir, fit_users=cfg.fit_users, cold_k=cfg.cold_k, device=cfg.device, seed=cfg.seed
     )
-    key = {
+    from seqclean import __version__
+
+    embed_key = {
         "interactions": file_fingerprint(noisy_path),
         "items": file_fingerprint(cfg.items),
-        "embed": {k: str(v) for k, v in asdict(ecfg).items() if k not in {"workdir"}},
-        "score": {k: str(v) for k, v in asdict(scfg).items() if k != "workdir"},
+        "embed": {k: str(v) for k, v in asdict(ecfg).items() if k != "workdir"},
+        "version": __version__,
     }
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    d_embed = _digest(embed_key)
+    d_score = _digest({"embed": d_embed, "score": {k: str(v) for k, v in asdict(scfg).items()}, "code": _code_hash()})
     marker = cfg.workdir / STAGE_KEY
-    if cfg.reuse_workdir and marker.exists() and (cfg.workdir / "scores.parquet").exists():
+    old: dict[str, Any] = {}
+    if cfg.reuse_workdir and marker.exists():
         try:
-            if json.loads(marker.read_text()).get("digest") == digest:
-                return True
+            old = json.loads(marker.read_text())
         except json.JSONDecodeError:
-            pass
-    embed(ecfg, progress)
-    score(scfg, progress)
-    write_json({"digest": digest}, marker)
+            old = {}
+    embed_ok = old.get("embed") == d_embed and (cfg.workdir / "manifest.json").exists()
+    score_ok = embed_ok and old.get("score") == d_score and (cfg.workdir / "scores.parquet").exists()
+    if not embed_ok:
+        embed(ecfg, progress)
+        write_json({"embed": d_embed}, marker)
+    if not score_ok:
+        score(scfg, progress)
+        write_json({"embed": d_embed, "score": d_score}, marker)
+    return "embed+score" if score_ok else "embed" if embed_ok else "none"
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _code_hash() -> str:
+    """Hash of seqclean's scoring code: a score made by other code is never reused (embed reuse goes by the
+    version and the inputs, so that a changed detector only reruns `score`)."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        if "evaluate" in f.relative_to(root).parts or f.name == "cli.py":
+            continue
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
     return False
 
 
@@ -411,7 +438,7 @@ def _report(
     n_rows: int,
     split: Split,
     timings: dict[str, float],
-    reused: bool,
+    reused: str,
 ) -> dict[str, Any]:
     metrics = ("NDCG@10", "NDCG@20", "HR@10", "HR@20")
 
