@@ -37,7 +37,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     cfg, summ = report["config"], report["summary"]
     plant = "no planted noise" if cfg["plant"] == "none" else f"{cfg['ratio']:.0%} {cfg['plant']} noise"
     lines = [
-        f"# seqclean evaluate: {cfg['interactions']} ({plant}, {cfg['seeds']} training seeds)",
+        f"# seqclean evaluate: {cfg['interactions']} ({plant}, training seeds: {cfg['seeds']})",
         "",
         f"{report['data']['interactions']} interactions, {report['data']['evaluated_users']} evaluated users; "
         f"removal budget {summ['budget_rows']} rows ({summ['budget_share']:.2%}, --budget {cfg['budget']}). "
