@@ -117,7 +117,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             else ""
         )
         + f", {t['trainings']} trainings of the downstream SASRec in {t['downstream_s']:.0f} s "
-        f"({t['mean_training_s']:.1f} s each).",
+        f"({t['mean_training_s']:.1f} s each). CPU time of the process: {t['total_cpu_s']:.0f} s "
+        "(wall time is higher when other jobs share the cores).",
         "",
     ]
     return "\n".join(lines)

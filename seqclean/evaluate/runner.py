@@ -118,7 +118,7 @@ def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> Evaluat
     from seqclean.readers import resolve_columns
 
     cfg.validate()
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
     timings: dict[str, float] = {}
     with input_errors(cfg.interactions):
         raw = scan_table(cfg.interactions, what="interactions")
@@ -163,9 +163,10 @@ def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> Evaluat
     if not (np.array_equal(tg.valid, ref.valid) and np.array_equal(tg.test, ref.test)):
         raise AssertionError("planting changed a validation or test target")
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     reused = _embed_and_score(cfg, noisy_path, user, item, tcol, progress)
     timings["embed_and_score_s"] = round(time.perf_counter() - t0, 1)
+    timings["embed_and_score_cpu_s"] = round(time.process_time() - c0, 1)
     scores = _scores_by_row(cfg.workdir, noisy.height)
 
     # --- arms
@@ -206,7 +207,7 @@ def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> Evaluat
     total = sum(n for _, _, n in jobs)
     results: dict[str, list[TrainResult]] = {}
     done = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for arm, sp, n_seeds in jobs:
         seqs = training_sequences(sp, arm)
         results[arm.name] = []
@@ -216,6 +217,7 @@ def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> Evaluat
             done += 1
     progress("downstream", total, total)
     timings["downstream_s"] = round(time.perf_counter() - t0, 1)
+    timings["downstream_cpu_s"] = round(time.process_time() - c0, 1)
     timings["trainings"] = total
     timings["mean_training_s"] = round(timings["downstream_s"] / max(total, 1), 1)
 
@@ -226,6 +228,7 @@ def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> Evaluat
     if labels is not None and cfg.plant != "none":
         write_parquet(labels, out / "planted_labels.parquet")
     timings["total_s"] = round(time.perf_counter() - t_start, 1)
+    timings["total_cpu_s"] = round(time.process_time() - c_start, 1)
     report = _report(cfg, arms, sweep, results, detection, sc_summary, rep_summary, k, n_rows, split, timings, reused)
     md = render_markdown(report)
     write_json(report, out / "evaluation.json")
