@@ -464,6 +464,9 @@ def evaluate_cli(
     train_threads: Annotated[
         int, typer.Option("--train-threads", help="Downstream SASRec: torch threads (1 is fastest on a busy machine).")
     ] = 2,
+    train_jobs: Annotated[
+        int, typer.Option("--train-jobs", help="Downstream trainings run in this many processes at once.")
+    ] = 1,
     user_col: UserCol = "user_id",
     item_col: ItemCol = "item_id",
     time_col: TimeCol = "timestamp",
@@ -516,6 +519,7 @@ def evaluate_cli(
             cold_k=cold_k,
             device=device,
             downstream=DownstreamConfig(epochs=epochs, threads=train_threads),
+            train_jobs=train_jobs,
         )
         with _progress(quiet) as progress:
             r = evaluate(cfg, progress)

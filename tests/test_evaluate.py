@@ -160,8 +160,8 @@ def test_evaluate_cli_end_to_end(tiny_inputs: tuple[Path, Path], tmp_path: Path)
     score(ScoreConfig(workdir=wd, fit_users=60, device="cpu"))
     assert pl.read_parquet(wd / "scores.parquet")["noise_score"].equals(first["noise_score"])
 
-    # identical arms under identical seeds: a rerun (workdir reused) gives bit-equal metrics
-    res2 = runner.invoke(app, _evaluate_args(inter, items, wd, out))
+    # identical arms under identical seeds: a rerun (workdir reused, trainings in 2 processes) is bit-equal
+    res2 = runner.invoke(app, _evaluate_args(inter, items, wd, out, "--train-jobs", "2"))
     assert res2.exit_code == 0, res2.output
     rep2 = json.loads((out / "evaluation.json").read_text())
     assert rep2["timings"]["embed_and_score_reused"] == "embed+score"

@@ -62,6 +62,7 @@ class TrainResult:
     best_epoch: int
     epochs_run: int
     seconds: float
+    cpu_seconds: float
     history: list[float]  # validation NDCG@10 per epoch
 
 
@@ -118,7 +119,7 @@ def train_and_test(
     from seqclean.backbone.sasrec import SASRec
 
     cfg.validate()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     before = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
@@ -163,5 +164,6 @@ def train_and_test(
         best_epoch=best_epoch,
         epochs_run=epoch,
         seconds=time.perf_counter() - t0,
+        cpu_seconds=time.process_time() - c0,
         history=history,
     )
