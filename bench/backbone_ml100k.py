@@ -19,7 +19,9 @@ import numpy as np
 import polars as pl
 
 from bench.data import DEFAULT_DIR, ml100k
-from seqclean.backbone.train import BackboneConfig, fit, last_windows, rank_metrics
+from seqclean.backbone.config import BackboneConfig
+from seqclean.backbone.data import last_windows, rank_metrics
+from seqclean.backbone.train import fit
 
 
 def sequences(inter: Path) -> tuple[list[np.ndarray], int]:

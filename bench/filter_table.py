@@ -19,7 +19,7 @@ import polars as pl
 from seqclean.filter import FilterConfig, filter_log
 from seqclean.io import ROW_INDEX
 from seqclean.metrics import roc_auc
-from seqclean.score import SCORES
+from seqclean.workdir import SCORES
 
 SETTINGS: list[tuple[str, dict[str, object]]] = [
     ("--threshold 0.25", {"threshold": 0.25}),

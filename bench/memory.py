@@ -38,10 +38,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from seqclean.backbone.train import BackboneConfig
-from seqclean.embed import SEMANTIC, SEQUENCES, EmbedConfig, embed
+from seqclean.backbone.config import BackboneConfig
+from seqclean.embed import EmbedConfig, embed
 from seqclean.io import ROW_INDEX
-from seqclean.score import SCORES
+from seqclean.workdir import SCORES, SEMANTIC, SEQUENCES
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data"

@@ -22,12 +22,11 @@ import numpy as np
 import polars as pl
 
 from seqclean import __version__
-from seqclean.backbone.train import BackboneConfig
-from seqclean.encoder import DEFAULT_MODEL, PRECISIONS, load_encoder, model_id, resolve_model_dir
-from seqclean.errors import InputDataError, UsageError
+from seqclean.backbone.config import BackboneConfig
+from seqclean.encoder import DEFAULT_MODEL, check_precision, load_encoder, model_id, resolve_model_dir
+from seqclean.errors import InputDataError
 from seqclean.io import (
     ROW_INDEX,
-    Workdir,
     file_fingerprint,
     input_errors,
     require_columns,
@@ -40,10 +39,7 @@ from seqclean.progress import ProgressFn, no_progress
 from seqclean.readers import infer_embed_config
 from seqclean.runtime import providers_for
 from seqclean.text import default_template, template_fields, text_expr, text_hash
-
-SEQUENCES = "sequences.parquet"
-ITEMS = "items.parquet"
-SEMANTIC = "semantic.parquet"
+from seqclean.workdir import ITEMS, SEMANTIC, SEQUENCES, Workdir
 
 
 @dataclass
@@ -86,8 +82,7 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
     """Run the embed stage end to end (see the module docstring for what it writes)."""
     providers_for(cfg.device)  # a bad --device, or cuda without a CUDA provider, fails before any work
     cfg = infer_embed_config(cfg)  # MovieLens / RecBole files: the column mapping from their layout
-    if cfg.precision not in PRECISIONS:
-        raise UsageError(f"--precision {cfg.precision}: choose one of {', '.join(PRECISIONS)}")
+    check_precision(cfg.precision)
     wd = Workdir(cfg.workdir)
     log = _scan_log(cfg)
     items = _scan_items(cfg, log.collect_schema()[cfg.item_col])

@@ -14,7 +14,7 @@ collaborative (backbone states H, item table E_col)
   last position)
 - `col_short_sim`, `col_long_sim`: cosine of E_col[i] to the mean of E_col over j-3..j+3 (j excluded) and
   over all the user's other items
-- `col_nn_max`, `col_nn_top3`: nearest-neighbour cosine of E_col[i] among the user's items at j-10..j+10
+- `col_nn_max`, `col_nn_top3`: nearest-neighbour cosine of E_col[i] among the user's items at j-25..j+25 (`NEIGHBOURS`)
   (best, mean of the best 3): mean pooling blurs a user with several interests, neighbours do not
 semantic (text embeddings E_sem)
 - `sem_short_sim`, `sem_long_sim`: the same with text embeddings

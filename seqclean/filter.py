@@ -19,7 +19,6 @@ Writes into OUT:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,51 +27,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from seqclean.decide import DROP, FALLBACKS, GUARDS, KEEP, MODES, NO_CUT, REPLACE, Policy, decide, otsu_threshold
+from seqclean.decide import DROP, GUARDS, KEEP, REPLACE, Policy, decide
 from seqclean.errors import InputDataError, UsageError
-from seqclean.io import (
-    ROW_INDEX,
-    Workdir,
-    atomic_path,
-    check_unchanged,
-    input_errors,
-    scan_table,
-    write_json,
-    write_parquet,
-)
-from seqclean.score import SCORES
-from seqclean.score import SUMMARY as SCORE_SUMMARY
+from seqclean.filter_rules import FilterConfig, parse_max_edits, parse_threshold, resolve_rule, validate
+from seqclean.io import ROW_INDEX, input_errors, scan_table, write_json, write_parquet
+from seqclean.recbole import write_recbole
+from seqclean.workdir import CHANGES, CLEANED, FILTER_SUMMARY, REMOVED, SCORES, Workdir, check_unchanged
 
-CLEANED = "cleaned.parquet"
-REMOVED = "removed.parquet"
-CHANGES = "changes.parquet"
-FILTER_SUMMARY = "summary.json"
-RECBOLE_DIR = "recbole"
-FORMATS = ("parquet", "recbole")
-OTSU_BINS = 1000
+__all__ = ["FilterConfig", "FilterResult", "filter_log", "parse_max_edits", "parse_threshold"]
+
 OPTIONAL = ("uncertainty", "is_cold", "suggested_item", "suggestion_confidence")
-
-
-@dataclass
-class FilterConfig:
-    """Options of `seqclean filter`; see docs/filter.md for what each means and why the defaults."""
-
-    workdir: Path
-    out: Path
-    threshold: float | str | None = 0.5  # a float in [0, 1], "auto", or None (only --max-fraction)
-    max_fraction: float | None = None
-    mode: str = "remove"
-    min_seq_len: int = 3
-    max_edits_per_user: int | None = None  # None: max(1, floor(max_edit_share * length))
-    max_edit_share: float = 0.2
-    max_uncertainty: float | None = 0.5  # None: guard off
-    protect_cold: bool = False
-    keep_last: int = 0
-    min_confidence: float = 0.5
-    fallback: str = "keep"
-    fmt: str = "parquet"
-    dataset_name: str = "cleaned"
-    chunk_rows: int = 1_000_000
 
 
 @dataclass
@@ -83,78 +47,13 @@ class FilterResult:
     summary: dict[str, Any]
 
 
-def parse_threshold(text: str) -> float | str | None:
-    """`--threshold` value: a number in [0, 1], `auto`, or `none` (only --max-fraction applies)."""
-    t = text.strip().lower()
-    if t in {"auto", "none"}:
-        return None if t == "none" else "auto"
-    try:
-        v = float(t)
-    except ValueError:
-        raise UsageError(f"--threshold {text}: give a number between 0 and 1, 'auto' or 'none'") from None
-    return v
-
-
-def parse_max_edits(text: str) -> tuple[int | None, float]:
-    """`--max-edits-per-user`: a count (`2`) or a share of the user's length (`20%`, at least 1)."""
-    t = text.strip()
-    try:
-        if t.endswith("%"):
-            share = float(t[:-1]) / 100.0
-            if not 0.0 < share <= 1.0:
-                raise ValueError
-            return None, share
-        n = int(t)
-        if n < 0:
-            raise ValueError
-        return n, 0.2
-    except ValueError:
-        raise UsageError(
-            f"--max-edits-per-user {text}: give a count like 2 or a share of the user's length like 20%"
-        ) from None
-
-
-def _validate(cfg: FilterConfig) -> None:
-    if isinstance(cfg.threshold, str) and cfg.threshold != "auto":
-        raise UsageError(f"--threshold {cfg.threshold}: give a number between 0 and 1, 'auto' or 'none'")
-    if isinstance(cfg.threshold, float | int) and not 0.0 <= cfg.threshold <= 1.0:
-        raise UsageError(f"--threshold {cfg.threshold}: must be between 0 and 1 (1 removes nothing)")
-    if cfg.max_fraction is not None and not 0.0 <= cfg.max_fraction <= 1.0:
-        raise UsageError(f"--max-fraction {cfg.max_fraction}: must be between 0 and 1, e.g. 0.1 for the top 10%")
-    if cfg.threshold is None and cfg.max_fraction is None:
-        raise UsageError("--threshold none needs --max-fraction; give a threshold, 'auto', or a max fraction")
-    if cfg.mode not in MODES:
-        raise UsageError(f"--mode {cfg.mode}: choose remove or replace")
-    if cfg.fallback not in FALLBACKS:
-        raise UsageError(f"--fallback {cfg.fallback}: choose keep or drop")
-    if cfg.fmt not in FORMATS:
-        raise UsageError(f"--format {cfg.fmt}: choose parquet or recbole")
-    if cfg.min_seq_len < 0:
-        raise UsageError(f"--min-seq-len {cfg.min_seq_len}: must be 0 or more")
-    if cfg.keep_last < 0:
-        raise UsageError(f"--keep-last {cfg.keep_last}: must be 0 or more")
-    if cfg.max_edits_per_user is not None and cfg.max_edits_per_user < 0:
-        raise UsageError(f"--max-edits-per-user {cfg.max_edits_per_user}: must be 0 or more")
-    if not 0.0 < cfg.max_edit_share <= 1.0:
-        raise UsageError(f"--max-edits-per-user {cfg.max_edit_share:.0%}: the share must be in (0%, 100%]")
-    if cfg.max_uncertainty is not None and not 0.0 <= cfg.max_uncertainty <= 1.0:
-        raise UsageError(f"--max-uncertainty {cfg.max_uncertainty}: must be between 0 and 1 (1 turns it off)")
-    if not 0.0 <= cfg.min_confidence <= 1.0:
-        raise UsageError(f"--min-confidence {cfg.min_confidence}: must be between 0 and 1")
-    if cfg.chunk_rows < 1:
-        raise UsageError(f"chunk_rows {cfg.chunk_rows}: must be at least 1")
-    if not cfg.dataset_name or any(c in cfg.dataset_name for c in "/\\\t\n"):
-        raise UsageError(f"--dataset-name {cfg.dataset_name!r}: give a plain file name such as 'cleaned'")
-
-
 def filter_log(cfg: FilterConfig) -> FilterResult:
     """Write the cleaned log, the audit of every change and the summary (see the module docstring)."""
-    _validate(cfg)
+    validate(cfg)
     wd = Workdir(cfg.workdir)
     manifest = wd.read_manifest()
     scores_path = wd.require(SCORES, "score")
     cols = manifest["columns"]
-    user, item, time = cols["user"], cols["item"], cols["time"]
     src = manifest["inputs"]["interactions"]
     input_path = Path(src["path"])
     check_unchanged(src["fingerprint"], input_path, "interactions")
@@ -162,24 +61,12 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
     scores = pl.scan_parquet(scores_path)
     with input_errors(scores_path):
         schema = scores.collect_schema()
-    present = {c for c in OPTIONAL if c in schema}
-    notes: list[str] = []
-    if cfg.mode == "replace" and not {"suggested_item", "suggestion_confidence"} <= present:
-        raise UsageError(
-            f"--mode replace: {scores_path} has no suggested_item/suggestion_confidence columns (scorer "
-            f"{manifest.get('score', {}).get('scorer')}); rescore with a scorer that suggests items, "
-            "or use --mode remove"
-        )
-    if cfg.protect_cold and "is_cold" not in present:
-        raise UsageError(f"--protect-cold: {scores_path} has no is_cold column; rescore or drop --protect-cold")
-    if cfg.max_uncertainty is not None and "uncertainty" not in present:
-        notes.append("uncertainty guard skipped: the scores have no 'uncertainty' column")
-
+    present, notes = _optional_columns(cfg, schema, scores_path, manifest)
     n_scored = int(scores.select(pl.len()).collect().item())
     n_input = int(manifest["embed"]["n_interactions"])
     if n_scored != n_input:
         raise InputDataError(f"{scores_path}: {n_scored} scored rows but the log has {n_input}; rerun `seqclean score`")
-    threshold, top, rule, rule_info = _resolve_rule(cfg, wd, scores, n_scored)
+    threshold, top, rule, rule_info = resolve_rule(cfg, wd, scores, n_scored)
     policy = Policy(
         threshold=threshold,
         top=top,
@@ -194,13 +81,76 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
         min_confidence=cfg.min_confidence,
         fallback=cfg.fallback,
     )
+    read_cols = [cols["user"], cols["item"], cols["time"], ROW_INDEX, "position", "noise_score", *sorted(present)]
+    changes, counts, guards, n_candidates = _decide_all(scores_path, read_cols, schema, policy, cols, cfg.chunk_rows)
+    log_cols = _write_outputs(cfg, input_path, changes, cols)
 
-    read_cols = [user, item, time, ROW_INDEX, "position", "noise_score", *sorted(present)]
+    summary: dict[str, Any] = {
+        "rule": rule_info,
+        "mode": cfg.mode,
+        "input_interactions": n_input,
+        "candidates": n_candidates,
+        "removed": counts[DROP],
+        "replaced": counts[REPLACE],
+        "kept": n_input - counts[DROP],
+        "removed_share": round(counts[DROP] / n_input, 6) if n_input else None,
+        "changed_share": round((counts[DROP] + counts[REPLACE]) / n_input, 6) if n_input else None,
+        "held_by_guard": guards,
+        "guards": {
+            "min_seq_len": cfg.min_seq_len,
+            "max_edits_per_user": cfg.max_edits_per_user
+            if cfg.max_edits_per_user is not None
+            else f"{cfg.max_edit_share:.0%} of the user's length, at least 1",
+            "max_uncertainty": policy.max_uncertainty,
+            "protect_cold": cfg.protect_cold,
+            "keep_last": cfg.keep_last,
+        },
+        "scorer": manifest.get("score", {}).get("scorer"),
+        "notes": notes,
+        "outputs": [CLEANED, CHANGES if cfg.mode == "replace" else REMOVED],
+    }
+    if cfg.mode == "replace":
+        summary["replacement"] = {"min_confidence": cfg.min_confidence, "fallback": cfg.fallback}
+    if cfg.fmt == "recbole":
+        summary["outputs"] += write_recbole(cfg.out, cfg.dataset_name, manifest, cfg.out / CLEANED, log_cols)
+    write_json(summary, cfg.out / FILTER_SUMMARY)
+    return FilterResult(n_input=n_input, n_removed=counts[DROP], n_replaced=counts[REPLACE], summary=summary)
+
+
+def _optional_columns(
+    cfg: FilterConfig, schema: pl.Schema, scores_path: Path, manifest: dict[str, Any]
+) -> tuple[set[str], list[str]]:
+    """Which optional score columns exist; refuse options that need a missing one, note guards skipped."""
+    present = {c for c in OPTIONAL if c in schema}
+    notes: list[str] = []
+    if cfg.mode == "replace" and not {"suggested_item", "suggestion_confidence"} <= present:
+        raise UsageError(
+            f"--mode replace: {scores_path} has no suggested_item/suggestion_confidence columns (scorer "
+            f"{manifest.get('score', {}).get('scorer')}); rescore with a scorer that suggests items, "
+            "or use --mode remove"
+        )
+    if cfg.protect_cold and "is_cold" not in present:
+        raise UsageError(f"--protect-cold: {scores_path} has no is_cold column; rescore or drop --protect-cold")
+    if cfg.max_uncertainty is not None and "uncertainty" not in present:
+        notes.append("uncertainty guard skipped: the scores have no 'uncertainty' column")
+    return present, notes
+
+
+def _decide_all(
+    scores_path: Path,
+    read_cols: list[str],
+    schema: pl.Schema,
+    policy: Policy,
+    cols: dict[str, Any],
+    chunk_rows: int,
+) -> tuple[pl.DataFrame, dict[str, int], dict[str, int], int]:
+    """Decide every row, chunk by chunk of whole users; keep only the changed rows and the counts."""
+    user = cols["user"]
     counts = {KEEP: 0, DROP: 0, REPLACE: 0}
     guards = dict.fromkeys(GUARDS, 0)
     n_candidates = 0
     changed: list[pl.DataFrame] = []
-    for chunk in _user_chunks(scores_path, read_cols, user, cfg.chunk_rows):
+    for chunk in _user_chunks(scores_path, read_cols, user, chunk_rows):
         d = decide(chunk, policy, user)
         for k, v in d.group_by("decision").len().iter_rows():
             counts[k] += int(v)
@@ -208,8 +158,12 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
             guards[k] += int(v)
         n_candidates += int((d["guard"].is_not_null() | (d["decision"] != KEEP)).sum())
         changed.append(d.filter(pl.col("decision") != KEEP))
-    changes = _changes_frame(changed, read_cols, schema, item)
+    return _changes_frame(changed, read_cols, schema, cols["item"]), counts, guards, n_candidates
 
+
+def _write_outputs(cfg: FilterConfig, input_path: Path, changes: pl.DataFrame, cols: dict[str, Any]) -> pl.Schema:
+    """Re-scan the input, apply the changes by row_index, write cleaned + removed/changes; returns its schema."""
+    user, item, time = cols["user"], cols["item"], cols["time"]
     log = scan_table(input_path, what="interactions")
     log_cols = log.collect_schema()
     indexed = log.with_row_index(ROW_INDEX)
@@ -243,106 +197,7 @@ def filter_log(cfg: FilterConfig) -> FilterResult:
             write_parquet(
                 removed.select(*log_cols.names(), ROW_INDEX, "noise_score", "uncertainty", "reason"), out / REMOVED
             )
-
-    summary: dict[str, Any] = {
-        "rule": rule_info,
-        "mode": cfg.mode,
-        "input_interactions": n_input,
-        "candidates": n_candidates,
-        "removed": counts[DROP],
-        "replaced": counts[REPLACE],
-        "kept": n_input - counts[DROP],
-        "removed_share": round(counts[DROP] / n_input, 6) if n_input else None,
-        "changed_share": round((counts[DROP] + counts[REPLACE]) / n_input, 6) if n_input else None,
-        "held_by_guard": guards,
-        "guards": {
-            "min_seq_len": cfg.min_seq_len,
-            "max_edits_per_user": cfg.max_edits_per_user
-            if cfg.max_edits_per_user is not None
-            else f"{cfg.max_edit_share:.0%} of the user's length, at least 1",
-            "max_uncertainty": policy.max_uncertainty,
-            "protect_cold": cfg.protect_cold,
-            "keep_last": cfg.keep_last,
-        },
-        "scorer": manifest.get("score", {}).get("scorer"),
-        "notes": notes,
-        "outputs": [CLEANED, CHANGES if cfg.mode == "replace" else REMOVED],
-    }
-    if cfg.mode == "replace":
-        summary["replacement"] = {"min_confidence": cfg.min_confidence, "fallback": cfg.fallback}
-    if cfg.fmt == "recbole":
-        summary["outputs"] += _write_recbole(cfg, manifest, out / CLEANED, log_cols)
-    write_json(summary, out / FILTER_SUMMARY)
-    return FilterResult(n_input=n_input, n_removed=counts[DROP], n_replaced=counts[REPLACE], summary=summary)
-
-
-def _resolve_rule(
-    cfg: FilterConfig, wd: Workdir, scores: pl.LazyFrame, n: int
-) -> tuple[float | None, tuple[float, int] | None, str, dict[str, Any]]:
-    """Turn --threshold / --max-fraction into (threshold, top cut, description, summary entry)."""
-    threshold: float | None = None
-    top: tuple[float, int] | None = None
-    parts: list[str] = []
-    info: dict[str, Any] = {}
-    if cfg.threshold == "auto":
-        rate = _estimated_noise_rate(wd)
-        if rate is not None:
-            top = _top_cut(scores, int(round(rate * n)))
-            info["auto"] = {"method": "estimated_noise_rate", "estimated_noise_rate": rate}
-            parts.append(f"auto: top {rate:.2%} by the scorer's estimated noise rate")
-        else:
-            hist = _histogram(scores)
-            threshold = otsu_threshold(hist)
-            info["auto"] = {"method": "otsu", "bins": OTSU_BINS}
-            parts.append(f"auto: noise_score > threshold {threshold:g} (Otsu)")
-    elif cfg.threshold is not None:
-        threshold = float(cfg.threshold)
-        parts.append(f"noise_score > threshold {threshold:g}")
-    if cfg.max_fraction is not None:
-        k = int(np.floor(cfg.max_fraction * n))
-        cut = _top_cut(scores, k)
-        top = cut if top is None else max(top, cut, key=lambda c: (c[0], -c[1]))  # the stricter cut
-        parts.append(f"top {cfg.max_fraction:.2%} of all interactions ({k} rows)")
-        info["max_fraction"] = cfg.max_fraction
-    info["threshold"] = threshold
-    info["top_cut_noise_score"] = None if top is None or top == NO_CUT else top[0]
-    info["name"] = " and ".join(parts)
-    return threshold, top, info["name"], info
-
-
-def _estimated_noise_rate(wd: Workdir) -> float | None:
-    p = wd.file(SCORE_SUMMARY)
-    if not p.exists():
-        return None
-    try:
-        rate = json.loads(p.read_text()).get("estimated_noise_rate")
-    except json.JSONDecodeError:
-        return None
-    if rate is None or not 0.0 <= float(rate) <= 1.0:
-        return None
-    return float(rate)
-
-
-def _top_cut(scores: pl.LazyFrame, k: int) -> tuple[float, int]:
-    """(score, row_index) of the k-th row in (noise_score desc, row_index asc) order; NO_CUT for k = 0."""
-    if k <= 0:
-        return NO_CUT
-    top = (
-        scores.select("noise_score", ROW_INDEX)
-        .top_k(k, by=["noise_score", pl.col(ROW_INDEX).cast(pl.Int64).neg()])
-        .sort(["noise_score", ROW_INDEX], descending=[False, True])
-        .head(1)
-        .collect()
-    )
-    return float(top["noise_score"][0]), int(top[ROW_INDEX][0])
-
-
-def _histogram(scores: pl.LazyFrame) -> np.ndarray:
-    b = (pl.col("noise_score") * OTSU_BINS).floor().clip(0, OTSU_BINS - 1).cast(pl.Int64).alias("b")
-    h = scores.select(b).group_by("b").len().collect()
-    out = np.zeros(OTSU_BINS, dtype=np.int64)
-    out[h["b"].to_numpy()] = h["len"].to_numpy()
-    return out
+    return log_cols
 
 
 def _user_chunks(path: Path, columns: list[str], user: str, rows: int) -> Iterator[pl.DataFrame]:
@@ -392,44 +247,3 @@ def _changes_frame(parts: list[pl.DataFrame], read_cols: list[str], schema: pl.S
         .select(list(want))
         .sort(ROW_INDEX)
     )
-
-
-def _write_recbole(cfg: FilterConfig, manifest: dict[str, Any], cleaned: Path, log_cols: pl.Schema) -> list[str]:
-    """RecBole atomic files: `.inter` (user_id, item_id, timestamp + other columns) and `.item` (text)."""
-    cols = manifest["columns"]
-    user, item, time = cols["user"], cols["item"], cols["time"]
-    std = {user: "user_id", item: "item_id", time: "timestamp"}
-    clash = [c for c in log_cols.names() if c not in std and c in std.values()]
-    if clash:
-        raise UsageError(
-            f"--format recbole: column '{clash[0]}' would clash with RecBole's standard field of that name; "
-            "rename it in the input"
-        )
-    exprs = []
-    for c, t in log_cols.items():
-        name = std.get(c, c)
-        if c == time or (c not in std and t.is_numeric()):
-            e = pl.col(c).dt.epoch("s") if t.is_temporal() else pl.col(c)
-            exprs.append(e.cast(pl.Float64).alias(f"{name}:float"))
-        else:
-            exprs.append(_token(pl.col(c)).alias(f"{name}:token"))
-    dest = cfg.out / RECBOLE_DIR
-    inter = dest / f"{cfg.dataset_name}.inter"
-    item_file = dest / f"{cfg.dataset_name}.item"
-    with atomic_path(inter) as tmp:
-        pl.scan_parquet(cleaned).select(exprs).sink_csv(tmp, separator="\t", quote_style="never")
-    src = manifest["inputs"]["items"]
-    items_path = Path(src["path"])
-    items = scan_table(items_path, what="items")
-    text = [c for c in cols.get("text", []) if c in items.collect_schema() and c != item]
-    with input_errors(items_path), atomic_path(item_file) as tmp:
-        items.sort(item).select(
-            _token(pl.col(item)).alias("item_id:token"),
-            *(_token(pl.col(c)).alias(f"{c}:token_seq") for c in text),
-        ).sink_csv(tmp, separator="\t", quote_style="never")
-    return [f"{RECBOLE_DIR}/{inter.name}", f"{RECBOLE_DIR}/{item_file.name}"]
-
-
-def _token(e: pl.Expr) -> pl.Expr:
-    """As text with tabs and newlines flattened to spaces (RecBole's files are tab-separated lines)."""
-    return e.cast(pl.String).str.replace_all(r"[\t\r\n]+", " ").fill_null("")

@@ -1,4 +1,4 @@
-"""Reading, validating and writing: everything that touches the file system lives here.
+"""Input scanning and validation, and atomic writes (workdir file names live in `seqclean.workdir`).
 
 Inputs are scanned lazily with Polars and never modified. Outputs are written to a temporary
 path beside their destination and renamed into place, so a crash never leaves half a file.
@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -182,53 +181,3 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "item"):
         return obj.item()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-MANIFEST = "manifest.json"
-
-
-@dataclass
-class Workdir:
-    """The workdir holds every intermediate artefact and the manifest that records how they were made."""
-
-    path: Path
-
-    def file(self, name: str) -> Path:
-        return self.path / name
-
-    def read_manifest(self) -> dict[str, Any]:
-        mf = self.file(MANIFEST)
-        if not mf.exists():
-            raise MissingInputError(
-                f"{mf} not found: {self.path} is not a seqclean workdir; run `seqclean embed --workdir "
-                f"{self.path} ...` first"
-            )
-        try:
-            data: dict[str, Any] = json.loads(mf.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputDataError(f"{mf}: not valid JSON ({exc.msg}); rerun `seqclean embed`") from exc
-        return data
-
-    def write_manifest(self, data: dict[str, Any]) -> None:
-        write_json(data, self.file(MANIFEST))
-
-    def require(self, name: str, stage: str) -> Path:
-        p = self.file(name)
-        if not p.exists():
-            raise MissingInputError(f"{p} not found; run `seqclean {stage} --workdir {self.path}` first")
-        return p
-
-
-def check_unchanged(recorded: Sequence[dict[str, Any]], path: Path, what: str) -> None:
-    """Refuse to proceed when an input changed after `embed` recorded it (row numbers would not match)."""
-    if not path.exists():
-        raise MissingInputError(
-            f"{what} file {path} recorded in the manifest no longer exists; restore it or rerun embed"
-        )
-    now = file_fingerprint(path)
-    if [(f["path"], f["size"], f["mtime_ns"]) for f in now] != [
-        (f["path"], f["size"], f["mtime_ns"]) for f in recorded
-    ]:
-        raise InputDataError(
-            f"{path}: the {what} file changed since `seqclean embed` recorded it; rerun embed and score on it"
-        )

@@ -8,26 +8,21 @@ report accumulators.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from seqclean.embed import ITEMS, SEMANTIC, SEQUENCES
 from seqclean.errors import UsageError
-from seqclean.interests import Segments, leave_one_out_mean, rowwise_cos, window_mean
-from seqclean.io import ROW_INDEX, Workdir, atomic_path, write_json, write_parquet
+from seqclean.interests import Segments
+from seqclean.io import ROW_INDEX, atomic_path, write_json, write_parquet
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.report import ItemAccumulator, SummaryAccumulator
-from seqclean.suggest import suggest_replacements
-
-SCORES = "scores.parquet"
-ITEM_REPORT = "item_report.parquet"
-SUMMARY = "summary.json"
-DEFAULT_THRESHOLD = 0.5
+from seqclean.scorers import SCORERS
+from seqclean.scorers.base import DEFAULT_THRESHOLD, REQUIRED_COLUMNS, Context, Scorer, ScorerOptions
+from seqclean.workdir import ITEM_REPORT, ITEMS, SCORE_SUMMARY, SCORES, SEMANTIC, SEQUENCES, Workdir
 
 
 @dataclass
@@ -41,88 +36,6 @@ class ScoreConfig:
     cold_k: float = 2.0
     device: str = "auto"
     seed: int = 0
-
-
-@dataclass
-class Context:
-    """Read-only, catalogue-sized data every scorer may use (aligned by iid, row 0 = padding)."""
-
-    semantic: np.ndarray  # (n_iid + 1, d) float32, rows L2-normalised
-    item_count: np.ndarray  # (n_iid + 1,) interactions per item
-    cold: np.ndarray  # (n_iid + 1,) bool
-    item_ids: pl.Series  # (n_iid + 1,) item id by iid, null at 0: maps suggested iids back to ids
-    threshold: float = DEFAULT_THRESHOLD
-
-
-class Scorer(Protocol):
-    name: str
-    fit_report: dict[str, Any]
-
-    def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn) -> None:
-        """Learn whatever the scorer needs, once, before the chunks (results must not depend on chunking)."""
-        ...
-
-    def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
-        """`noise_score` in [0, 1] (higher = noisier), `uncertainty`, `suggested_iid`,
-        `suggestion_confidence` and component columns, one value per row of a chunk of whole users."""
-        ...
-
-
-class BaselineSemanticScorer:
-    """Baseline: semantic-only consistency of an item with the user's other items.
-
-    `sem_long_sim`: cosine of the item's text embedding to the mean of all the user's other items;
-    `sem_short_sim`: the same against the 3 items before and 3 after it. The noise score maps their
-    mean consistency c in [-1, 1] to (1 - c) / 2. No collaborative signal and no learning: this is the
-    reference the full method must beat.
-
-    Also written, for `filter`'s guards and replacement mode:
-    - `uncertainty` = 0.5 * e + 0.5 * c, with evidence term e = 1 / sqrt(other items of the user)
-      (1 when there are none) and closeness c = max(0, 1 - |noise_score - threshold| / 0.1).
-    - `suggested_iid` / `suggestion_confidence` from `suggest_replacements` with the semantic window
-      interest (same window, the row itself excluded), never an item the user already has.
-    """
-
-    name = "baseline-semantic"
-    window = 3
-
-    def __init__(self, cfg: ScoreConfig) -> None:
-        self.fit_report: dict[str, Any] = {}
-
-    def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn) -> None:
-        """Nothing to learn."""
-
-    def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
-        v = ctx.semantic[iid]
-        interest = window_mean(v, segs, self.window, self.window)
-        long_sim = rowwise_cos(v, leave_one_out_mean(v, segs))
-        short_sim = rowwise_cos(v, interest)
-        noise = np.clip((1.0 - 0.5 * (long_sim + short_sim)) / 2.0, 0.0, 1.0)
-        n_other = (segs.length[segs.seg] - 1).astype(np.float64)
-        evidence = 1.0 / np.sqrt(np.maximum(n_other, 1.0))
-        closeness = np.clip(1.0 - np.abs(noise - ctx.threshold) / 0.1, 0.0, 1.0)
-        best, conf = suggest_replacements(interest, ctx.semantic, segs.seg, segs.seg, iid)
-        return {
-            "noise_score": noise,
-            "uncertainty": np.clip(0.5 * evidence + 0.5 * closeness, 0.0, 1.0).astype(np.float32),
-            "sem_long_sim": long_sim,
-            "sem_short_sim": short_sim,
-            "suggested_iid": best,
-            "suggestion_confidence": conf,
-        }
-
-
-def _iadsr(cfg: ScoreConfig) -> Scorer:
-    from seqclean.iadsr import IadsrOptions, IadsrScorer
-
-    opts = IadsrOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, seed=cfg.seed, device=cfg.device)
-    return IadsrScorer(options=opts)
-
-
-SCORERS: dict[str, Callable[[ScoreConfig], Scorer]] = {
-    "iadsr": _iadsr,
-    BaselineSemanticScorer.name: BaselineSemanticScorer,
-}
 
 
 @dataclass
@@ -165,7 +78,8 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
     seq_path = wd.require(SEQUENCES, "embed")
     ctx, cat = load_context(wd, cfg.cold_max_interactions, cfg.threshold)
     n_users = int(manifest["embed"]["n_users"])
-    scorer = SCORERS[cfg.scorer](cfg)
+    opts = ScorerOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, device=cfg.device, seed=cfg.seed)
+    scorer = SCORERS[cfg.scorer](opts)
     scorer.fit(wd, seq_path, ctx, n_users, progress)
 
     items = ItemAccumulator(ctx.item_count.size)
@@ -216,7 +130,7 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
         summ["detector"] = scorer.fit_report
         if "estimated_noise_rate" in scorer.fit_report:
             summ["estimated_noise_rate"] = scorer.fit_report["estimated_noise_rate"]
-    write_json(summ, wd.file(SUMMARY))
+    write_json(summ, wd.file(SCORE_SUMMARY))
     manifest["score"] = {
         "scorer": cfg.scorer,
         "threshold": cfg.threshold,
@@ -231,19 +145,27 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
 
 
 def _score_frame(frame: pl.DataFrame, scorer: Scorer, ctx: Context, cols: dict[str, Any]) -> pl.DataFrame:
+    """The scorer's columns for one chunk, in the fixed scores.parquet order; optional columns only when given."""
     uid = frame["uid"].to_numpy()
     iid = frame["iid"].to_numpy().astype(np.int64)
     parts = scorer.score_chunk(iid, Segments.from_sorted_ids(uid), ctx)
+    missing = [c for c in REQUIRED_COLUMNS if c not in parts]
+    if missing:
+        raise RuntimeError(f"scorer {scorer.name} returned no {', '.join(missing)} column")
     noise = np.asarray(parts.pop("noise_score"), dtype=np.float64)
-    uncertainty = np.asarray(parts.pop("uncertainty"), dtype=np.float32)
-    sugg = np.asarray(parts.pop("suggested_iid"), dtype=np.int64)
-    conf = np.asarray(parts.pop("suggestion_confidence"), dtype=np.float32)
-    return frame.select(cols["user"], cols["item"], cols["time"], ROW_INDEX, "position").with_columns(
+    fixed: list[pl.Series] = [
         pl.Series("noise_score", noise, dtype=pl.Float64),
         pl.Series("is_noisy", noise > ctx.threshold, dtype=pl.Boolean),
-        pl.Series("uncertainty", uncertainty, dtype=pl.Float32),
-        pl.Series("is_cold", ctx.cold[iid], dtype=pl.Boolean),
-        ctx.item_ids.gather(sugg).alias("suggested_item"),
-        pl.Series("suggestion_confidence", conf, dtype=pl.Float32),
-        *(pl.Series(k, np.asarray(v)) for k, v in parts.items()),
+    ]
+    if "uncertainty" in parts:
+        fixed.append(pl.Series("uncertainty", np.asarray(parts.pop("uncertainty"), dtype=np.float32)))
+    fixed.append(pl.Series("is_cold", ctx.cold[iid], dtype=pl.Boolean))
+    if "suggested_iid" in parts:
+        sugg = np.asarray(parts.pop("suggested_iid"), dtype=np.int64)
+        fixed.append(ctx.item_ids.gather(sugg).alias("suggested_item"))
+    if "suggestion_confidence" in parts:
+        conf = np.asarray(parts.pop("suggestion_confidence"), dtype=np.float32)
+        fixed.append(pl.Series("suggestion_confidence", conf, dtype=pl.Float32))
+    return frame.select(cols["user"], cols["item"], cols["time"], ROW_INDEX, "position").with_columns(
+        *fixed, *(pl.Series(k, np.asarray(v)) for k, v in parts.items())
     )

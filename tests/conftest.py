@@ -22,9 +22,29 @@ def _seqclean_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield Path(os.environ["SEQCLEAN_CACHE_DIR"])
         return
     path = tmp_path_factory.getbasetemp() / "seqclean-cache"
+    _seed_encoder_export(path)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SEQCLEAN_CACHE_DIR", str(path))
         yield path
+
+
+def _seed_encoder_export(cache: Path) -> None:
+    """Copy the fp32 export of the bundled MiniLM from the user's cache, when there is one, so a test run
+    does not re-export it (the export itself is tested on an explicit folder, tests/test_encoder.py)."""
+    from seqclean.encoder.models import ONNX_FILES, default_model_dir, export_dir_for
+
+    home = Path.home() / ".cache" / "seqclean"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEQCLEAN_CACHE_DIR", str(home))
+        src = export_dir_for(default_model_dir())
+    if not (src / "onnx" / ONNX_FILES["fp32"]).exists():
+        return
+    dest = cache / src.relative_to(home)
+    shutil.copytree(
+        src,
+        dest,
+        ignore=lambda d, names: [n for n in names if n.startswith(".") or (n.endswith(".onnx") and n != "model.onnx")],
+    )
 
 
 SliceFn = Callable[[Path, int, int], tuple[Path, Path]]
@@ -60,10 +80,11 @@ def tiny_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def embedded_workdir(tiny_inputs: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workdir after `embed` on the tiny inputs (tests copy it before changing it)."""
     from seqclean.embed import EmbedConfig, embed
+    from tests.tiny import tiny_backbone
 
     inter, items = tiny_inputs
     wd = tmp_path_factory.mktemp("wd") / "work"
-    embed(EmbedConfig(interactions=inter, items=items, workdir=wd, device="cpu"))
+    embed(EmbedConfig(interactions=inter, items=items, workdir=wd, device="cpu", backbone=tiny_backbone()))
     return wd
 
 

@@ -13,9 +13,11 @@ import pytest
 
 from seqclean.backbone import BackboneConfig, fit, open_backbone, train_backbone
 from seqclean.backbone.byo import load_collab_embeddings
+from seqclean.backbone.config import read_config
+from seqclean.backbone.data import read_sequences, training_windows
 from seqclean.backbone.export import torch_hidden
 from seqclean.backbone.runner import BackboneRunner, ByoBackboneRunner, plan_windows
-from seqclean.backbone.train import build_model, read_config, read_sequences, training_windows
+from seqclean.backbone.train import build_model
 from seqclean.errors import InputDataError, MissingInputError
 
 MAX_LEN = 12

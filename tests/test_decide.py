@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -144,10 +145,41 @@ def test_guard_precedence_and_priority() -> None:
     assert d["guard"].to_list() == ["min_seq_len", "min_seq_len", "min_seq_len", "min_seq_len", None]
 
 
-def test_otsu_splits_two_modes() -> None:
+def _least_within_class_variance_cut(counts: np.ndarray) -> float:
+    """Otsu by its other definition, by brute force: the cut (upper edge of the low class's last bin) with
+    the least weighted within-class variance; the first such cut on ties."""
+    mids = (np.arange(counts.size) + 0.5) / counts.size
+    best, cut = np.inf, 1.0
+    for k in range(counts.size - 1):
+        within = 0.0
+        for part, m in ((counts[: k + 1], mids[: k + 1]), (counts[k + 1 :], mids[k + 1 :])):
+            if part.sum() == 0:
+                within = np.inf
+                break
+            mean = (part * m).sum() / part.sum()
+            within += (part * (m - mean) ** 2).sum()
+        if within < best - 1e-12:
+            best, cut = within, (k + 1) / counts.size
+    return cut
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_otsu_is_the_least_within_class_variance_cut(seed: int) -> None:
+    """Overlapping bulk and tail at random places: the cut moves with them and equals the brute-force one."""
+    rng = np.random.default_rng(seed)
+    mids = (np.arange(200) + 0.5) / 200
+    lo_mean, hi_mean = rng.uniform(0.1, 0.4), rng.uniform(0.55, 0.9)
+    bulk = np.exp(-0.5 * ((mids - lo_mean) / rng.uniform(0.04, 0.1)) ** 2) * 1000
+    tail = np.exp(-0.5 * ((mids - hi_mean) / rng.uniform(0.03, 0.08)) ** 2) * rng.uniform(50, 300)
+    bins = np.round(bulk + tail).astype(np.int64)
+    assert otsu_threshold(bins) == pytest.approx(_least_within_class_variance_cut(bins), abs=1e-12)
+
+
+@pytest.mark.parametrize(("low", "high"), [((20, 30), (70, 75)), ((5, 15), (25, 30)), ((55, 65), (85, 90))])
+def test_otsu_splits_two_separate_modes(low: tuple[int, int], high: tuple[int, int]) -> None:
     bins = np.zeros(100, dtype=np.int64)
-    bins[20:30] = 100  # clean bulk around 0.25
-    bins[70:75] = 20  # noisy tail around 0.72
+    bins[low[0] : low[1]] = 100  # clean bulk
+    bins[high[0] : high[1]] = 20  # noisy tail
     t = otsu_threshold(bins)
-    assert 0.3 <= t <= 0.7
+    assert low[1] / 100 <= t <= high[0] / 100  # every bulk bin at or below the cut, every tail bin above
     assert otsu_threshold(np.zeros(10)) == 1.0

@@ -11,8 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from seqclean.cli import app
-from seqclean.embed import SEMANTIC, EmbedConfig, embed
+from seqclean.embed import EmbedConfig, embed
 from seqclean.runtime import CUDA, available_providers
+from seqclean.workdir import SEMANTIC
+from tests.tiny import TINY_BACKBONE_ARGS, tiny_backbone
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,7 +37,14 @@ def small_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _cfg(inputs: tuple[Path, Path], wd: Path, **kw: object) -> EmbedConfig:
-    return EmbedConfig(interactions=inputs[0], items=inputs[1], workdir=wd, device="cpu", **kw)  # type: ignore[arg-type]
+    return EmbedConfig(
+        interactions=inputs[0],
+        items=inputs[1],
+        workdir=wd,
+        device="cpu",
+        backbone=tiny_backbone(),
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,15 +90,18 @@ def test_unchanged_rerun_encodes_nothing(small_inputs: tuple[Path, Path], first_
     assert r.n_encoded == 0 and r.provider is None
 
 
+@pytest.mark.parametrize("precision_too", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_template_or_precision_change_reencodes_all(
-    small_inputs: tuple[Path, Path], first_run: Path, tmp_path: Path
+    small_inputs: tuple[Path, Path], first_run: Path, tmp_path: Path, precision_too: bool
 ) -> None:
+    """A new template re-encodes every item; so does a new precision (slow: quantises MiniLM)."""
     wd = tmp_path / "work"
     shutil.copytree(first_run, wd)
     r = embed(_cfg(small_inputs, wd, text_template="{title}"))
     assert r.n_encoded == r.n_items
-    r = embed(_cfg(small_inputs, wd, text_template="{title}", precision="int8"))
-    assert r.n_encoded == r.n_items
+    if precision_too:
+        r = embed(_cfg(small_inputs, wd, text_template="{title}", precision="int8"))
+        assert r.n_encoded == r.n_items
 
 
 def test_template_renders_nulls_and_non_ascii(small_inputs: tuple[Path, Path], first_run: Path) -> None:
@@ -105,6 +117,7 @@ def test_cli_text_template_and_provider_line(small_inputs: tuple[Path, Path], fi
     wd = tmp_path / "work"
     shutil.copytree(first_run, wd)
     args = ["embed", "--interactions", str(small_inputs[0]), "--items", str(small_inputs[1]), "--workdir", str(wd)]
+    args += TINY_BACKBONE_ARGS
     res = CliRunner().invoke(app, [*args, "--text-template", "{category} - {title}", "--threads", "1"])
     assert res.exit_code == 0, res.output
     assert "encoded on CPUExecutionProvider" in res.output and "0 from cache" in res.output

@@ -12,6 +12,8 @@ import polars as pl
 import pytest
 
 from seqclean import encoder as enc
+from seqclean.encoder import export as enc_export
+from seqclean.encoder import models as enc_models
 from seqclean.errors import MissingInputError, RuntimeUnavailableError, UsageError
 from seqclean.runtime import CUDA, available_providers
 
@@ -33,7 +35,7 @@ def titles() -> list[str]:
 
 @pytest.fixture(scope="session")
 def minilm() -> Path:
-    return enc.default_model_dir()
+    return enc_models.default_model_dir()
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +59,7 @@ def test_onnx_equals_sentence_transformers(minilm: Path, titles: list[str], fp32
 
 
 def test_graph_is_pooled_and_normalised(fp32: enc.OnnxTextEncoder, fp32_vectors: np.ndarray) -> None:
-    assert [o.name for o in fp32.session.get_outputs()] == [enc.OUTPUT_NAME]
+    assert [o.name for o in fp32.session.get_outputs()] == [enc_models.OUTPUT_NAME]
     np.testing.assert_allclose(np.linalg.norm(fp32_vectors, axis=1), 1.0, atol=1e-5)
     assert fp32.provider == "CPUExecutionProvider"
 
@@ -78,9 +80,13 @@ def test_long_text_truncated_at_model_limit(fp32: enc.OnnxTextEncoder) -> None:
     assert np.isfinite(v).all() and float(v[0] @ v[1]) > 0.9999  # both cut to the same 256 tokens
 
 
+@pytest.mark.slow
 def test_int8_close_to_fp32(minilm: Path, titles: list[str], fp32_vectors: np.ndarray) -> None:
     q = enc.load_encoder(minilm, device="cpu", precision="int8")
-    assert q.session is not None and Path(enc.export_dir_for(minilm) / "onnx" / enc.ONNX_FILES["int8"]).exists()
+    assert (
+        q.session is not None
+        and Path(enc_models.export_dir_for(minilm) / "onnx" / enc_models.ONNX_FILES["int8"]).exists()
+    )
     cos = (q.encode(titles) * fp32_vectors).sum(axis=1)
     assert cos.mean() >= 0.98 and cos.min() >= 0.9, (cos.mean(), cos.min())
     assert cos.mean() < 0.99999  # really quantised, not a copy of the fp32 graph
@@ -100,7 +106,7 @@ def test_interrupted_export_leaves_no_model(minilm: Path, tmp_path: Path, monkey
     def boom(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(enc, "_export_torch", boom)
+    monkeypatch.setattr(enc_export, "_export_torch", boom)
     out = tmp_path / "export"
     with pytest.raises(KeyboardInterrupt):
         enc.export_onnx(minilm, out)
@@ -118,7 +124,7 @@ def test_model_id_follows_content_and_precision(minilm: Path, tmp_path: Path) ->
     cfg = json.loads((copy / "sentence_bert_config.json").read_text())
     cfg["max_seq_length"] = 128
     (copy / "sentence_bert_config.json").write_text(json.dumps(cfg))
-    assert enc.model_fingerprint(copy) != enc.model_fingerprint(minilm)
+    assert enc_models.model_fingerprint(copy) != enc_models.model_fingerprint(minilm)
 
 
 @pytest.mark.skipif(CUDA in available_providers(), reason="a CUDA provider is present here")
@@ -136,11 +142,11 @@ def test_bad_precision_and_unsupported_modules(minilm: Path, tmp_path: Path) -> 
     modules.append({"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
     (copy / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(UsageError, match="Dense"):
-        enc.read_st_layout(copy)
+        enc_models.read_st_layout(copy)
     (copy / "tokenizer.json").unlink()
     (copy / "modules.json").write_text(json.dumps(modules[:3]))
     with pytest.raises(MissingInputError, match="tokenizer.json"):
-        enc.read_st_layout(copy)
+        enc_models.read_st_layout(copy)
 
 
 # ---------------------------------------------------------------- decoder-style models
@@ -188,6 +194,7 @@ def decoder(tmp_path_factory: pytest.TempPathFactory, minilm: Path) -> Path:
     return tiny_decoder_model(tmp_path_factory.mktemp("decoder") / "tiny-llama-embed", minilm)
 
 
+@pytest.mark.slow
 def test_decoder_export_with_external_data_matches_st(decoder: Path, titles: list[str], tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
@@ -204,6 +211,7 @@ def test_decoder_export_with_external_data_matches_st(decoder: Path, titles: lis
     assert cos.min() >= 0.9999, (cos.argmin(), cos.min())
 
 
+@pytest.mark.slow
 def test_decoder_fp16_close_to_fp32(decoder: Path, titles: list[str], tmp_path: Path) -> None:
     out = tmp_path / "export"
     enc.export_onnx(decoder, out)
@@ -215,3 +223,14 @@ def test_decoder_fp16_close_to_fp32(decoder: Path, titles: list[str], tmp_path: 
     a = enc.OnnxTextEncoder(out, device="cpu").encode(titles[:50])
     b = enc.OnnxTextEncoder(out, precision="fp16", device="cpu").encode(titles[:50])
     assert b.dtype == np.float32 and (a * b).sum(axis=1).min() >= 0.999
+
+
+@pytest.mark.gpu
+def test_cuda_encoder_matches_cpu(minilm: Path, titles: list[str], fp32_vectors: np.ndarray) -> None:
+    """On a GPU machine (onnxruntime-gpu), `--device cuda` really runs on CUDA and gives the CPU's vectors."""
+    if CUDA not in available_providers():
+        pytest.skip("ONNX Runtime offers no CUDA provider here")
+    gpu = enc.load_encoder(minilm, device="cuda", batch_size=32)
+    assert gpu.provider == CUDA
+    cos = (gpu.encode(titles) * fp32_vectors).sum(axis=1)
+    assert cos.min() >= 0.999, cos.min()

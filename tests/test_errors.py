@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from seqclean.cli import app
 from seqclean.errors import EXIT_CODES
+from tests.tiny import TINY_BACKBONE_ARGS
 
 runner = CliRunner()
 
@@ -22,7 +23,18 @@ def _digest(p: Path) -> str:
 
 def _embed(inter: Path, items: Path, wd: Path, *extra: str) -> tuple[int, str]:
     res = runner.invoke(
-        app, ["embed", "--interactions", str(inter), "--items", str(items), "--workdir", str(wd), *extra]
+        app,
+        [
+            "embed",
+            "--interactions",
+            str(inter),
+            "--items",
+            str(items),
+            "--workdir",
+            str(wd),
+            *TINY_BACKBONE_ARGS,
+            *extra,
+        ],
     )
     return res.exit_code, res.output
 
@@ -197,6 +209,7 @@ def test_csv_and_partitioned_inputs(tiny_inputs: tuple[Path, Path], tmp_path: Pa
                 str(out),
                 "--threshold",
                 "0.4",
+                *TINY_BACKBONE_ARGS,
             ],
         )
         assert res.exit_code == 0, res.output

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from bench.plant_noise import plant_noise
 from seqclean.cli import app
+from tests.tiny import TINY_BACKBONE_ARGS
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 runner = CliRunner()
@@ -40,6 +41,7 @@ def wd(tmp_path_factory: pytest.TempPathFactory, sample_slice: Any) -> dict[str,
         str(work),
         "--text-cols",
         "title,category",
+        *TINY_BACKBONE_ARGS,
     )
     _ok("score", "--workdir", str(work))
     return {"root": root, "work": work, "log": root / "interactions.parquet"}

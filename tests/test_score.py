@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from seqclean.embed import EmbedConfig, embed
 from seqclean.score import ScoreConfig, score
+from tests.tiny import tiny_backbone
 
 
 def test_iadsr_outputs_and_report(workdir_copy: Path) -> None:
@@ -49,7 +51,7 @@ def test_labels_in_the_input_change_nothing(tiny_inputs: tuple[Path, Path], tmp_
     outs = []
     for name, src in (("plain", inter), ("labelled", with_labels)):
         wd = tmp_path / name
-        embed(EmbedConfig(interactions=src, items=items, workdir=wd, device="cpu"))
+        embed(EmbedConfig(interactions=src, items=items, workdir=wd, device="cpu", backbone=tiny_backbone()))
         score(ScoreConfig(workdir=wd))
         outs.append(pl.read_parquet(wd / "scores.parquet"))
     assert outs[0].equals(outs[1])
@@ -71,3 +73,40 @@ def test_iadsr_without_backbone_says_what_to_do(workdir_copy: Path) -> None:
     res = CliRunner().invoke(app, ["score", "--workdir", str(workdir_copy)])
     assert res.exit_code == 3
     assert "backbone" in res.output and "baseline-semantic" in res.output
+
+
+class _OnlyNoise:
+    """A scorer that returns the one required column: noise_score = (iid mod 10) / 10."""
+
+    name = "only-noise"
+
+    def __init__(self, options: object) -> None:
+        self.fit_report: dict[str, object] = {}
+
+    def fit(self, *args: object) -> None:
+        """Nothing to learn."""
+
+    def score_chunk(self, iid: np.ndarray, segs: object, ctx: object) -> dict[str, np.ndarray]:
+        return {"noise_score": (iid % 10) / 10.0}
+
+
+def test_a_scorer_needs_only_the_required_column(
+    workdir_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scores.parquet leaves out the optional columns it was not given; filter then skips the uncertainty
+    guard and refuses replace mode (no suggestions) instead of failing."""
+    from seqclean import scorers
+    from seqclean.errors import UsageError
+    from seqclean.filter import FilterConfig, filter_log
+
+    monkeypatch.setitem(scorers.SCORERS, "only-noise", _OnlyNoise)
+    score(ScoreConfig(workdir=workdir_copy, scorer="only-noise"))
+    s = pl.read_parquet(workdir_copy / "scores.parquet")
+    assert not {"uncertainty", "suggested_item", "suggestion_confidence"} & set(s.columns)
+    iid = pl.read_parquet(workdir_copy / "sequences.parquet").sort("uid", "position")["iid"].to_numpy()
+    np.testing.assert_array_equal(s["noise_score"].to_numpy(), (iid % 10) / 10.0)
+    assert s["is_noisy"].to_list() == ((iid % 10) / 10.0 > 0.5).tolist()
+    r = filter_log(FilterConfig(workdir=workdir_copy, out=tmp_path / "out", threshold=0.5))
+    assert r.n_removed > 0 and any("uncertainty guard skipped" in n for n in r.summary["notes"])
+    with pytest.raises(UsageError, match="--mode replace"):
+        filter_log(FilterConfig(workdir=workdir_copy, out=tmp_path / "out2", mode="replace"))

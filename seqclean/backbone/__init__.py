@@ -8,8 +8,9 @@ Public entry points: `BackboneConfig`, `train_backbone`, `write_byo_backbone`, `
 from __future__ import annotations
 
 from seqclean.backbone.byo import load_collab_embeddings, write_byo_backbone
+from seqclean.backbone.config import BackboneConfig
 from seqclean.backbone.runner import BackboneRunner, ByoBackboneRunner, StateRunner, open_backbone
-from seqclean.backbone.train import BackboneConfig, fit, train_backbone
+from seqclean.backbone.train import fit, train_backbone
 
 __all__ = [
     "BackboneConfig",

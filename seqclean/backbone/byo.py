@@ -15,10 +15,19 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from seqclean.backbone.runner import BYO_DECAY
-from seqclean.backbone.train import BACKBONE_DIR, CONFIG_JSON, ITEM_EMBEDDINGS, BackboneConfig, write_item_embeddings
+from seqclean.backbone.config import (
+    BACKBONE_DIR,
+    BYO_DECAY,
+    CONFIG_JSON,
+    ITEM_EMBEDDINGS,
+    MODEL_PT,
+    ONNX_MODEL,
+    BackboneConfig,
+    write_item_embeddings,
+)
 from seqclean.errors import InputDataError
 from seqclean.io import input_errors, require_columns, scan_table, write_json
+from seqclean.workdir import ITEMS
 
 VECTOR = "vector"
 
@@ -76,11 +85,11 @@ def load_collab_embeddings(path: Path, items: pl.DataFrame, item_col: str) -> np
 
 def write_byo_backbone(path: Path, cfg: BackboneConfig, workdir: Path, item_col: str) -> dict[str, Any]:
     """Validate the BYO file against the workdir's catalogue, write `backbone/`; returns the manifest section."""
-    items = pl.read_parquet(workdir / "items.parquet", columns=["iid", item_col, "n_interactions"])
+    items = pl.read_parquet(workdir / ITEMS, columns=["iid", item_col, "n_interactions"])
     table = load_collab_embeddings(path, items, item_col)
     out = workdir / BACKBONE_DIR
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / "model.pt", out / "onnx" / "model.onnx"):
+    for stale in (out / MODEL_PT, out / ONNX_MODEL):
         stale.unlink(missing_ok=True)
     write_item_embeddings(out / ITEM_EMBEDDINGS, items.sort("iid"), item_col, table)
     pooling = {"pooling": "causal exponentially decayed mean over the last max_len items", "decay": BYO_DECAY}

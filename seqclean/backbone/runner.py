@@ -23,38 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
-from seqclean.errors import MissingInputError
-
-BYO_DECAY = 0.7
-
-
-def _backbone_dir(path: Path) -> Path:
-    """Accept a workdir or its `backbone/` directory."""
-    from seqclean.backbone.train import BACKBONE_DIR, CONFIG_JSON
-
-    for cand in (path, path / BACKBONE_DIR):
-        if (cand / CONFIG_JSON).exists():
-            return cand
-    raise MissingInputError(
-        f"{path}: no backbone found ({BACKBONE_DIR}/{CONFIG_JSON} missing); run `seqclean embed --workdir ...` first"
-    )
-
-
-def _read_table(backbone_dir: Path) -> np.ndarray:
-    """(n_iid + 1, d) float32, row 0 (padding) zero, from item_embeddings.parquet (iid column)."""
-    from seqclean.backbone.train import ITEM_EMBEDDINGS
-
-    path = backbone_dir / ITEM_EMBEDDINGS
-    if not path.exists():
-        raise MissingInputError(f"{path} not found; rerun `seqclean embed` to write the backbone")
-    df = pl.read_parquet(path, columns=["iid", "vector"]).sort("iid")
-    vec = np.asarray(df["vector"].to_numpy(), dtype=np.float32)
-    iids = df["iid"].to_numpy()
-    table = np.zeros((int(iids.max()) + 1, vec.shape[1]), dtype=np.float32)
-    table[iids] = vec
-    return table
+from seqclean.backbone.config import BYO_DECAY, ONNX_MODEL, find_backbone_dir, read_config, read_item_table
 
 
 def plan_windows(lengths: np.ndarray, max_len: int, stride: int) -> tuple[np.ndarray, ...]:
@@ -121,14 +91,13 @@ class BackboneRunner(StateRunner):
 
     def __init__(self, path: Path, device: str = "auto", threads: int | None = None) -> None:
         from seqclean.backbone.export import INPUT
-        from seqclean.backbone.train import ONNX_MODEL, read_config
         from seqclean.runtime import make_session
 
-        d = _backbone_dir(Path(path))
+        d = find_backbone_dir(Path(path))
         cfg = read_config(d)
         self.kind: str = cfg["kind"]
         self.max_len = int(cfg["options"]["max_len"])
-        self._table = _read_table(d)
+        self._table = read_item_table(d)
         self.dim = self._table.shape[1]
         self._session, self.provider = make_session(d / ONNX_MODEL, device, threads)
         self._input = INPUT
@@ -146,14 +115,12 @@ class ByoBackboneRunner(StateRunner):
     """Brought-your-own item vectors; states are the causal decayed mean described in the module docstring."""
 
     def __init__(self, path: Path, device: str = "auto", threads: int | None = None) -> None:
-        from seqclean.backbone.train import read_config
-
-        d = _backbone_dir(Path(path))
+        d = find_backbone_dir(Path(path))
         cfg = read_config(d)
         self.kind = "byo"
         self.max_len = int(cfg["options"]["max_len"])
         self.decay = float(cfg.get("decay", BYO_DECAY))
-        self._table = _read_table(d)
+        self._table = read_item_table(d)
         self.dim = self._table.shape[1]
         self.provider = "numpy"
 
@@ -171,9 +138,7 @@ class ByoBackboneRunner(StateRunner):
 
 def open_backbone(path: Path, device: str = "auto", threads: int | None = None) -> StateRunner:
     """The runner for a workdir (or its backbone dir): `BackboneRunner` or `ByoBackboneRunner`."""
-    from seqclean.backbone.train import read_config
-
-    d = _backbone_dir(Path(path))
+    d = find_backbone_dir(Path(path))
     if read_config(d)["kind"] == "byo":
         return ByoBackboneRunner(d, device, threads)
     return BackboneRunner(d, device, threads)

@@ -14,7 +14,6 @@ rebuild the model), `item_embeddings.parquet` (iid, item id, vector), `onnx/mode
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,76 +24,23 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from seqclean.errors import InputDataError, RuntimeUnavailableError, UsageError
-from seqclean.io import atomic_path, write_json, write_parquet
+from seqclean.backbone.config import (
+    BACKBONE_DIR,
+    CONFIG_JSON,
+    ITEM_EMBEDDINGS,
+    MODEL_PT,
+    ONNX_MODEL,
+    BackboneConfig,
+    write_item_embeddings,
+)
+from seqclean.backbone.data import last_windows, rank_metrics, read_sequences, training_windows
+from seqclean.backbone.runner import BackboneRunner
+from seqclean.errors import InputDataError, RuntimeUnavailableError
+from seqclean.io import atomic_path, write_json
 from seqclean.progress import ProgressFn, no_progress
+from seqclean.workdir import ITEMS, SEQUENCES
 
-BACKBONE_DIR = "backbone"
-MODEL_PT = "model.pt"
-CONFIG_JSON = "config.json"
-ITEM_EMBEDDINGS = "item_embeddings.parquet"
-ONNX_MODEL = "onnx/model.onnx"
-MODELS = ("sasrec", "gru4rec")
 ONNX_TOLERANCE = 1e-4
-
-
-@dataclass
-class BackboneConfig:
-    """Options of the backbone; `None` means the model's RecBole-like default.
-
-    SASRec: hidden 64, 2 layers, 2 heads, dropout 0.5. GRU4Rec: embedding 64, GRU hidden 128, 1 layer,
-    dropout 0.3. Both: Adam, lr 2e-3, max length 50, early stopping after `patience` epochs (docs/backbone.md).
-    """
-
-    model: str = "sasrec"
-    epochs: int = 80
-    batch_size: int = 256
-    lr: float = 2e-3
-    max_len: int = 50
-    hidden: int = 64
-    layers: int | None = None
-    heads: int = 2
-    dropout: float | None = None
-    gru_hidden: int = 128
-    seed: int = 0
-    patience: int = 10
-    device: str = "auto"
-    weight_decay: float = 0.0
-    threads: int | None = None
-
-    def validate(self) -> None:
-        if self.model not in MODELS:
-            raise UsageError(f"--backbone {self.model}: choose sasrec or gru4rec")
-        for name, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size), ("--max-len", self.max_len)):
-            if value < 1:
-                raise UsageError(f"{name} {value}: must be at least 1")
-        if not self.lr > 0:
-            raise UsageError(f"--lr {self.lr}: must be positive")
-        if self.patience < 1:
-            raise UsageError(f"patience {self.patience}: must be at least 1")
-        if self.device not in {"auto", "cpu", "cuda"}:
-            raise UsageError(f"--device {self.device}: choose auto, cpu or cuda")
-        if self.model == "sasrec" and self.hidden % self.heads:
-            raise UsageError(f"hidden {self.hidden} is not divisible by heads {self.heads}; change one of them")
-
-    def model_args(self, n_items: int) -> dict[str, Any]:
-        """Keyword arguments of the model class (defaults resolved), also saved in config.json."""
-        if self.model == "sasrec":
-            return {
-                "n_items": n_items,
-                "hidden": self.hidden,
-                "layers": 2 if self.layers is None else self.layers,
-                "heads": self.heads,
-                "max_len": self.max_len,
-                "dropout": 0.5 if self.dropout is None else self.dropout,
-            }
-        return {
-            "n_items": n_items,
-            "hidden": self.hidden,
-            "gru_hidden": self.gru_hidden,
-            "layers": 1 if self.layers is None else self.layers,
-            "dropout": 0.3 if self.dropout is None else self.dropout,
-        }
 
 
 def build_model(kind: str, args: dict[str, Any]) -> Any:
@@ -119,100 +65,6 @@ class FitResult:
 
 
 # ---------------------------------------------------------------- data
-
-
-def read_sequences(path: Path) -> list[np.ndarray]:
-    """Per user (uid order), the iid sequence in position order, from sequences.parquet."""
-    df = (
-        pl.scan_parquet(path)
-        .select("uid", "position", "iid")
-        .sort("uid", "position")
-        .group_by("uid", maintain_order=True)
-        .agg(pl.col("iid"))
-        .collect()
-    )
-    return [np.asarray(s, dtype=np.int64) for s in df["iid"].to_list()]
-
-
-def training_windows(seqs: Sequence[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, targets), both int64 [N, max_len], right-padded with 0: target[j] is the item after input[j].
-
-    A sequence s gives inputs s[:-1] and targets s[1:]; longer than max_len, they are cut into
-    consecutive windows aligned on the end, so every target is used exactly once.
-    """
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    for s in seqs:
-        if len(s) < 2:
-            continue
-        x, y = s[:-1], s[1:]
-        for end in range(len(x), 0, -max_len):
-            start = max(0, end - max_len)
-            xs.append(x[start:end])
-            ys.append(y[start:end])
-    inputs = np.zeros((len(xs), max_len), dtype=np.int64)
-    targets = np.zeros((len(xs), max_len), dtype=np.int64)
-    for r, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        inputs[r, : len(x)] = x
-        targets[r, : len(y)] = y
-    return inputs, targets
-
-
-def last_windows(seqs: Sequence[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """The last max_len items of each sequence, right-padded, and each one's length (for next-item ranking)."""
-    out = np.zeros((len(seqs), max_len), dtype=np.int64)
-    lengths = np.zeros(len(seqs), dtype=np.int64)
-    for r, s in enumerate(seqs):
-        tail = s[-max_len:]
-        out[r, : len(tail)] = tail
-        lengths[r] = len(tail)
-    return out, lengths
-
-
-# ---------------------------------------------------------------- metrics
-
-
-def rank_metrics(
-    model: Any,
-    inputs: np.ndarray,
-    lengths: np.ndarray,
-    targets: np.ndarray,
-    device: str,
-    ks: Sequence[int] = (5, 10, 20),
-    batch_size: int = 512,
-) -> dict[str, float]:
-    """HR@K and NDCG@K of the next item, ranked against every item (full ranking, no sampling).
-
-    Rank = number of items scored strictly higher than the target; history items are not masked
-    (items may repeat in logs).
-    """
-    import torch
-
-    model.eval()
-    ranks = []
-    order = np.argsort(lengths, kind="stable")  # similar lengths together: trim the padding
-    with torch.no_grad():
-        table = model.item_emb.weight[1:]
-        for b in range(0, len(inputs), batch_size):
-            sel = order[b : b + batch_size]
-            n = int(lengths[sel].max())
-            x = torch.from_numpy(inputs[sel, :n]).to(device)
-            last = torch.from_numpy(lengths[sel] - 1).to(device)
-            h = model(x)[torch.arange(len(x), device=device), last]
-            scores = h @ table.T
-            t = torch.from_numpy(targets[sel] - 1).to(device)
-            tgt = scores.gather(1, t.unsqueeze(1))
-            ranks.append((scores > tgt).sum(1).cpu().numpy())
-    r = np.concatenate(ranks) if ranks else np.zeros(0)
-    out: dict[str, float] = {}
-    for k in ks:
-        hit = r < k
-        out[f"HR@{k}"] = float(hit.mean()) if len(r) else 0.0
-        out[f"NDCG@{k}"] = float(np.where(hit, 1.0 / np.log2(r + 2.0), 0.0).mean()) if len(r) else 0.0
-    return out
-
-
-# ---------------------------------------------------------------- training
 
 
 def resolve_device(device: str) -> str:
@@ -341,11 +193,10 @@ def train_backbone(
     import torch
 
     from seqclean.backbone.export import export_onnx, torch_hidden
-    from seqclean.backbone.runner import BackboneRunner
 
     cfg.validate()
-    seqs = read_sequences(workdir / "sequences.parquet")
-    items = pl.read_parquet(workdir / "items.parquet", columns=["iid", item_col]).sort("iid")
+    seqs = read_sequences(workdir / SEQUENCES)
+    items = pl.read_parquet(workdir / ITEMS, columns=["iid", item_col]).sort("iid")
     n_items = items.height
     users = [s for s in seqs if len(s) >= 2]
     result = fit(
@@ -389,17 +240,3 @@ def train_backbone(
             "item_embeddings": f"{BACKBONE_DIR}/{ITEM_EMBEDDINGS}",
         },
     }
-
-
-def write_item_embeddings(dest: Path, items: pl.DataFrame, item_col: str, table: np.ndarray) -> None:
-    """Rows for iid 1..n (padding row 0 left out): iid, the item id column, vector."""
-    vec = np.ascontiguousarray(table[1:], dtype=np.float32)
-    frame = items.select("iid", item_col).with_columns(
-        pl.Series("vector", vec, dtype=pl.Array(pl.Float32, vec.shape[1]))
-    )
-    write_parquet(frame, dest)
-
-
-def read_config(backbone_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((backbone_dir / CONFIG_JSON).read_text())
-    return data

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from seqclean.backbone.train import last_windows, training_windows
+from seqclean.backbone.data import last_windows, training_windows
 from seqclean.errors import UsageError
 
 KS = (10, 20)

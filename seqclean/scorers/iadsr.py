@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -28,13 +28,11 @@ from seqclean.features import (
     interest_pairs,
 )
 from seqclean.interests import Segments, l2_normalise, shift_back, window_mean
-from seqclean.io import Workdir
 from seqclean.metrics import roc_auc
 from seqclean.progress import ProgressFn, no_progress
+from seqclean.scorers.base import Context
 from seqclean.suggest import suggest_replacements
-
-if TYPE_CHECKING:
-    from seqclean.score import Context
+from seqclean.workdir import Workdir
 
 COMPONENT_COLUMNS = tuple(dict.fromkeys(FULL_FEATURES + COLD_FEATURES + ("iadsr_score",)))
 """Features written to scores.parquet next to noise_score, so that every decision can be explained."""

@@ -1,0 +1,105 @@
+"""The backbone's data, without torch: sequences read from the workdir, training/validation windows,
+and the full-ranking metrics (HR@10, NDCG@10) that early stopping and `bench/` use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+
+def read_sequences(path: Path) -> list[np.ndarray]:
+    """Per user (uid order), the iid sequence in position order, from sequences.parquet."""
+    df = (
+        pl.scan_parquet(path)
+        .select("uid", "position", "iid")
+        .sort("uid", "position")
+        .group_by("uid", maintain_order=True)
+        .agg(pl.col("iid"))
+        .collect()
+    )
+    return [np.asarray(s, dtype=np.int64) for s in df["iid"].to_list()]
+
+
+def training_windows(seqs: Sequence[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets), both int64 [N, max_len], right-padded with 0: target[j] is the item after input[j].
+
+    A sequence s gives inputs s[:-1] and targets s[1:]; longer than max_len, they are cut into
+    consecutive windows aligned on the end, so every target is used exactly once.
+    """
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for s in seqs:
+        if len(s) < 2:
+            continue
+        x, y = s[:-1], s[1:]
+        for end in range(len(x), 0, -max_len):
+            start = max(0, end - max_len)
+            xs.append(x[start:end])
+            ys.append(y[start:end])
+    inputs = np.zeros((len(xs), max_len), dtype=np.int64)
+    targets = np.zeros((len(xs), max_len), dtype=np.int64)
+    for r, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        inputs[r, : len(x)] = x
+        targets[r, : len(y)] = y
+    return inputs, targets
+
+
+def last_windows(seqs: Sequence[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """The last max_len items of each sequence, right-padded, and each one's length (for next-item ranking)."""
+    out = np.zeros((len(seqs), max_len), dtype=np.int64)
+    lengths = np.zeros(len(seqs), dtype=np.int64)
+    for r, s in enumerate(seqs):
+        tail = s[-max_len:]
+        out[r, : len(tail)] = tail
+        lengths[r] = len(tail)
+    return out, lengths
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def rank_metrics(
+    model: Any,
+    inputs: np.ndarray,
+    lengths: np.ndarray,
+    targets: np.ndarray,
+    device: str,
+    ks: Sequence[int] = (5, 10, 20),
+    batch_size: int = 512,
+) -> dict[str, float]:
+    """HR@K and NDCG@K of the next item, ranked against every item (full ranking, no sampling).
+
+    Rank = number of items scored strictly higher than the target; history items are not masked
+    (items may repeat in logs).
+    """
+    import torch
+
+    model.eval()
+    ranks = []
+    order = np.argsort(lengths, kind="stable")  # similar lengths together: trim the padding
+    with torch.no_grad():
+        table = model.item_emb.weight[1:]
+        for b in range(0, len(inputs), batch_size):
+            sel = order[b : b + batch_size]
+            n = int(lengths[sel].max())
+            x = torch.from_numpy(inputs[sel, :n]).to(device)
+            last = torch.from_numpy(lengths[sel] - 1).to(device)
+            h = model(x)[torch.arange(len(x), device=device), last]
+            scores = h @ table.T
+            t = torch.from_numpy(targets[sel] - 1).to(device)
+            tgt = scores.gather(1, t.unsqueeze(1))
+            ranks.append((scores > tgt).sum(1).cpu().numpy())
+    r = np.concatenate(ranks) if ranks else np.zeros(0)
+    out: dict[str, float] = {}
+    for k in ks:
+        hit = r < k
+        out[f"HR@{k}"] = float(hit.mean()) if len(r) else 0.0
+        out[f"NDCG@{k}"] = float(np.where(hit, 1.0 / np.log2(r + 2.0), 0.0).mean()) if len(r) else 0.0
+    return out
+
+
+# ---------------------------------------------------------------- training
