@@ -57,7 +57,7 @@ from seqclean.cli_options import (
     score_config,
 )
 from seqclean.errors import EXIT_CODES
-from seqclean.evaluate import options as ev
+from seqclean.evaluate.command import evaluate_cli
 from seqclean.progress import terminal_progress
 
 app = typer.Typer(
@@ -277,48 +277,7 @@ def run_cli(
     guard(go)
 
 
-@app.command("evaluate")
-def evaluate_cli(
-    interactions: Interactions,
-    items: Items,
-    workdir: WorkdirOpt,
-    out: ev.EvalOut,
-    plant: ev.Plant = "uniform",
-    ratio: ev.Ratio = 0.1,
-    plant_seed: ev.PlantSeed = 0,
-    seeds: ev.Seeds = 3,
-    budget: ev.Budget = "auto",
-    sweep: ev.Sweep = "0,0.02,0.05,0.1,0.15",
-    sweep_seeds: ev.SweepSeeds = None,
-    labels: ev.Labels = None,
-    export_recbole: ev.ExportRecbole = False,
-    epochs: ev.TrainEpochs = 15,
-    train_threads: ev.TrainThreads = 2,
-    train_jobs: ev.TrainJobs = 1,
-    user_col: UserCol = "user_id",
-    item_col: ItemCol = "item_id",
-    time_col: TimeCol = "timestamp",
-    text_cols: TextCols = "title",
-    text_template: TextTemplate = None,
-    device: Device = "auto",
-    seed: Seed = 0,
-    fit_users: FitUsers = 3000,
-    cold_k: ColdK = 2.0,
-    backbone_epochs: ev.BackboneEpochs = 80,
-    quiet: Quiet = False,
-) -> None:
-    """Measure what cleaning does to a recommender trained on your log (writes OUT/evaluation.json/.md)."""
-    options = dict(locals())
-
-    def go() -> None:
-        from seqclean.evaluate import evaluate
-
-        cfg = ev.evaluate_config(options)
-        with terminal_progress(quiet) as progress:
-            r = evaluate(cfg, progress)
-        typer.echo(r.markdown)
-
-    guard(go)
+app.command("evaluate")(evaluate_cli)  # defined with its options in seqclean/evaluate/command.py
 
 
 def main() -> None:

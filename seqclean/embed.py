@@ -23,6 +23,7 @@ import polars as pl
 
 from seqclean import __version__
 from seqclean.backbone.config import BackboneConfig
+from seqclean.columns import infer_embed_config
 from seqclean.encoder import DEFAULT_MODEL, check_precision, load_encoder, model_id, resolve_model_dir
 from seqclean.errors import InputDataError
 from seqclean.io import (
@@ -36,7 +37,6 @@ from seqclean.io import (
     write_parquet,
 )
 from seqclean.progress import ProgressFn, no_progress
-from seqclean.readers import infer_embed_config
 from seqclean.runtime import providers_for
 from seqclean.text import default_template, template_fields, text_expr, text_hash
 from seqclean.workdir import ITEMS, SEMANTIC, SEQUENCES, Workdir

@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import polars as pl
-
-if TYPE_CHECKING:
-    from seqclean.embed import EmbedConfig
 
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
@@ -154,24 +150,3 @@ def infer_text_cols(path: Path, lf: pl.LazyFrame, wanted: list[str], item: str) 
 
 def _first(names: list[str], needle: str, default: str) -> str:
     return next((n for n in names if needle in n.lower()), default)
-
-
-def infer_embed_config(cfg: EmbedConfig) -> EmbedConfig:
-    """`cfg` with the column mapping inferred where the named columns are absent from a MovieLens/RecBole input."""
-    from dataclasses import replace
-
-    from seqclean.io import scan_table
-
-    if detect_format(cfg.interactions) is None and detect_format(cfg.items) is None:
-        return cfg
-    log = scan_table(cfg.interactions, what="interactions")
-    user, item, time = resolve_columns(cfg.interactions, log, cfg.user_col, cfg.item_col, cfg.time_col)
-    items = scan_table(cfg.items, what="items")
-    item_col_items = resolve_item_col(cfg.items, items, item)
-    if item_col_items != item:  # one name for both files: the item table's id column is renamed on read
-        return cfg  # different names: leave it to the usual error naming --item-col
-    text = cfg.text_cols
-    template = cfg.text_template
-    if template is None:
-        text = infer_text_cols(cfg.items, items, cfg.text_cols, item)
-    return replace(cfg, user_col=user, item_col=item, time_col=time, text_cols=text)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import polars as pl
 
+from seqclean.columns import infer_embed_config
 from seqclean.embed import EmbedConfig
 from seqclean.io import scan_table
-from seqclean.readers import infer_embed_config
 
 GENRES = "0|1|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0"
 

@@ -1,4 +1,5 @@
-"""The options of `seqclean evaluate` (types and help) and the builder from parsed options to `EvaluateConfig`."""
+"""The `seqclean evaluate` command: its options (types and help), the builder from parsed options to
+`EvaluateConfig`, and the Typer function that `seqclean.cli` registers (thin: build, call, print)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,24 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from seqclean.cli_options import (
+    ColdK,
+    Device,
+    FitUsers,
+    Interactions,
+    ItemCol,
+    Items,
+    Quiet,
+    Seed,
+    TextCols,
+    TextTemplate,
+    TimeCol,
+    UserCol,
+    WorkdirOpt,
+    guard,
+)
+from seqclean.progress import terminal_progress
 
 EvalOut = Annotated[Path, typer.Option("--out", help="Directory for evaluation.json, evaluation.md and the arms.")]
 Plant = Annotated[
@@ -79,3 +98,46 @@ def evaluate_config(o: dict[str, Any]) -> Any:
         downstream=DownstreamConfig(epochs=o["epochs"], threads=o["train_threads"]),
         train_jobs=o["train_jobs"],
     )
+
+
+def evaluate_cli(
+    interactions: Interactions,
+    items: Items,
+    workdir: WorkdirOpt,
+    out: EvalOut,
+    plant: Plant = "uniform",
+    ratio: Ratio = 0.1,
+    plant_seed: PlantSeed = 0,
+    seeds: Seeds = 3,
+    budget: Budget = "auto",
+    sweep: Sweep = "0,0.02,0.05,0.1,0.15",
+    sweep_seeds: SweepSeeds = None,
+    labels: Labels = None,
+    export_recbole: ExportRecbole = False,
+    epochs: TrainEpochs = 15,
+    train_threads: TrainThreads = 2,
+    train_jobs: TrainJobs = 1,
+    user_col: UserCol = "user_id",
+    item_col: ItemCol = "item_id",
+    time_col: TimeCol = "timestamp",
+    text_cols: TextCols = "title",
+    text_template: TextTemplate = None,
+    device: Device = "auto",
+    seed: Seed = 0,
+    fit_users: FitUsers = 3000,
+    cold_k: ColdK = 2.0,
+    backbone_epochs: BackboneEpochs = 80,
+    quiet: Quiet = False,
+) -> None:
+    """Measure what cleaning does to a recommender trained on your log (writes OUT/evaluation.json/.md)."""
+    options = dict(locals())
+
+    def go() -> None:
+        from seqclean.evaluate import evaluate
+
+        cfg = evaluate_config(options)
+        with terminal_progress(quiet) as progress:
+            r = evaluate(cfg, progress)
+        typer.echo(r.markdown)
+
+    guard(go)
