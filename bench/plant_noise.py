@@ -1,7 +1,15 @@
 """Plant known noise in a clean log (LLM4DSR's protocol), so detection can be measured against labels.
 
-The planting itself lives in the library (`seqclean.evaluate.plant`, used by `seqclean evaluate`); this is
-its command-line front for the benches. Kinds: uniform, popularity (replacement) and insert.
+A seeded `rate` share of all interactions (exactly round(rate * n) rows, chosen uniformly) get their
+item replaced by a random catalogue item different from the original: uniformly over the log's items
+(`kind="uniform"`, LLM4DSR) or in proportion to item popularity (`kind="popularity"`, harder: popular
+items look plausible everywhere). User, timestamp and every other column are left as they were, so
+the row order and schema of the log are unchanged.
+
+`kind="insert"` instead adds round(rate * n) new rows (a uniformly drawn catalogue item each), every one
+at a random place in a random user's sequence (before or after a uniformly chosen row of the log), with a
+timestamp between its neighbours; the other columns are copied from that row. The new rows are appended
+after the original ones (labels `row_index` n, n+1, ...), so the original rows keep their row index.
 
     python -m bench.plant_noise --interactions .data/ml-100k/interactions.parquet --out /tmp/ml-noisy
 """
@@ -11,11 +19,126 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
-from seqclean.evaluate.plant import KINDS, plant_noise
+KINDS = ("uniform", "popularity", "insert")
 
-__all__ = ["KINDS", "plant_noise"]
+
+def plant_noise(
+    log: pl.DataFrame,
+    rate: float = 0.1,
+    kind: str = "uniform",
+    seed: int = 0,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    time_col: str = "timestamp",
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return (noisy_log, labels).
+
+    `noisy_log` has `log`'s schema and row order. `labels` has one row per interaction:
+    `row_index` (row number in the log), user, timestamp, `is_noise`, `noise_kind` (null when clean),
+    `original_item` (the item that was there). Join on `row_index`; (user, timestamp) also works when
+    a user has no two interactions at the same time.
+    """
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate {rate}: must be between 0 and 1")
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r}: choose one of {', '.join(KINDS)}")
+    rng = np.random.default_rng(seed)
+    n = log.height
+    if kind == "insert":
+        return _insert(log, rate, rng, user_col, item_col, time_col)
+    items = log[item_col]
+    counts = items.value_counts(sort=False).sort(item_col)
+    cat = counts[item_col]
+    k = int(round(rate * n))
+    rows = np.sort(rng.choice(n, size=k, replace=False)) if k else np.zeros(0, dtype=np.int64)
+    orig_pos = np.searchsorted(cat.to_numpy(), items.to_numpy()[rows])
+    if kind == "uniform":
+        p = None
+    else:
+        w = counts["count"].to_numpy().astype(np.float64)
+        p = w / w.sum()
+    new_pos = rng.choice(cat.len(), size=k, p=p)
+    same = new_pos == orig_pos
+    while same.any() and cat.len() > 1:  # redraw until every planted item differs from the original
+        new_pos[same] = rng.choice(cat.len(), size=int(same.sum()), p=p)
+        same = new_pos == orig_pos
+    is_noise = np.zeros(n, dtype=bool)
+    is_noise[rows] = True
+    new_items = items.to_numpy().copy()
+    new_items[rows] = cat.to_numpy()[new_pos]
+    noisy = log.with_columns(pl.Series(item_col, new_items, dtype=items.dtype))
+    labels = pl.DataFrame(
+        {
+            "row_index": np.arange(n, dtype=np.uint32),
+            user_col: log[user_col],
+            time_col: log[time_col],
+            "is_noise": is_noise,
+        }
+    ).with_columns(
+        pl.when(pl.col("is_noise")).then(pl.lit(kind)).otherwise(None).alias("noise_kind"),
+        items.alias("original_item"),
+    )
+    return noisy, labels
+
+
+def _insert(
+    log: pl.DataFrame, rate: float, rng: np.random.Generator, user_col: str, item_col: str, time_col: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    n = log.height
+    k = int(round(rate * n))
+    ts = log[time_col].to_numpy()
+    order = np.lexsort((np.arange(n), ts, log[user_col].to_numpy()))  # rows by user, then time
+    uid_sorted = log[user_col].to_numpy()[order]
+    anchor_pos = rng.integers(0, n, size=k)  # a position in the sorted log
+    before = rng.random(k) < 0.5
+    t_anchor = ts[order[anchor_pos]]
+    nb = np.where(before, anchor_pos - 1, anchor_pos + 1)
+    has_nb = (nb >= 0) & (nb < n)
+    nb_c = np.clip(nb, 0, n - 1)
+    same_user = has_nb & (uid_sorted[nb_c] == uid_sorted[anchor_pos])
+    t_nb = np.where(same_user, ts[order[nb_c]], np.where(before, t_anchor - 2, t_anchor + 2))
+    new_t = (t_anchor + t_nb) // 2 + ((t_anchor + t_nb) % 2) * before  # strictly between when the gap allows
+    cat = np.sort(log[item_col].unique().to_numpy())
+    new_items = cat[rng.integers(0, cat.size, size=k)]
+    src = order[anchor_pos]
+    extra = log[src.tolist()].with_columns(
+        pl.Series(item_col, new_items, dtype=log[item_col].dtype),
+        pl.Series(time_col, new_t, dtype=log[time_col].dtype),
+    )
+    noisy = pl.concat([log, extra])
+    labels = pl.DataFrame(
+        {
+            "row_index": np.arange(n + k, dtype=np.uint32),
+            user_col: noisy[user_col],
+            time_col: noisy[time_col],
+            "is_noise": np.r_[np.zeros(n, bool), np.ones(k, bool)],
+        }
+    ).with_columns(
+        pl.when(pl.col("is_noise")).then(pl.lit("insert")).otherwise(None).alias("noise_kind"),
+        pl.concat([log[item_col], pl.Series(item_col, [None] * k, dtype=log[item_col].dtype)]).alias("original_item"),
+    )
+    return noisy, labels
+
+
+def last_interactions(
+    log: pl.DataFrame, low: int, high: int, seed: int = 0, user_col: str = "user_id", time_col: str = "timestamp"
+) -> pl.DataFrame:
+    """A sparse log: each user's most recent k interactions, k drawn uniformly in [low, high] per user
+    (seeded); items keep whatever interactions remain, so many become rare. Row order is kept."""
+    users = log[user_col].unique().sort()
+    rng = np.random.default_rng(seed)
+    keep = pl.DataFrame({user_col: users, "_k": rng.integers(low, high + 1, size=users.len())})
+    return (
+        log.with_row_index("_r")
+        .join(keep, on=user_col)
+        .with_columns(pl.col(time_col).rank("ordinal", descending=True).over(user_col).alias("_rank"))
+        .filter(pl.col("_rank") <= pl.col("_k"))
+        .sort("_r")
+        .drop("_r", "_k", "_rank")
+    )
 
 
 def main() -> None:

@@ -23,15 +23,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from bench.data import ml100k
-from bench.plant_noise import plant_noise
+from bench.plant_noise import last_interactions, plant_noise
+from seqclean.backbone.train import BackboneConfig
 from seqclean.embed import EmbedConfig, embed
 from seqclean.metrics import precision_recall, roc_auc
 from seqclean.score import ScoreConfig, score
 
 REPO = Path(__file__).resolve().parent.parent
+SPARSE = {"ml100k_last6to12": (6, 12)}
+"""Sparse development cases: ML-100K cut to each user's most recent 6-12 interactions (`last_interactions`)."""
 
 
 def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame, list[str], str]:
@@ -45,9 +49,12 @@ def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame
             ["user_id", "timestamp"],
             "{title} | {category}",
         )
-    kind = name.split("-", 1)[1]
+    base, kind = name.split("-", 1)
     inter, items = ml100k()
-    noisy, labels = plant_noise(pl.read_parquet(inter), rate=0.1, kind=kind, seed=seed)
+    log = pl.read_parquet(inter)
+    if base in SPARSE:
+        log = last_interactions(log, *SPARSE[base], seed=seed)
+    noisy, labels = plant_noise(log, rate=0.1, kind=kind, seed=seed)
     d = root / name
     d.mkdir(parents=True, exist_ok=True)
     for frame, file in ((noisy, d / "interactions.parquet"), (labels, d / "noise_labels.parquet")):
@@ -57,7 +64,14 @@ def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame
 
 
 def evaluate(
-    name: str, root: Path, seed: int, score_seeds: list[int], cold_k: float, reuse: bool = False
+    name: str,
+    root: Path,
+    seed: int,
+    score_seeds: list[int],
+    cold_k: float,
+    reuse: bool = False,
+    baseline: bool = True,
+    threads: int | None = None,
 ) -> list[dict[str, object]]:
     """Embed once, then score with each of `score_seeds` (the detector's own randomness: probe set, fit sample,
     corruptions, initialisation); one result row per score seed."""
@@ -65,9 +79,12 @@ def evaluate(
     wd = root / f"wd-{name}"
     t0 = time.perf_counter()
     if not (reuse and (wd / "manifest.json").exists()):
-        embed(EmbedConfig(interactions=inter, items=items, workdir=wd, text_template=template, seed=seed))
+        bb = BackboneConfig(threads=threads)
+        embed(EmbedConfig(interactions=inter, items=items, workdir=wd, text_template=template, seed=seed, backbone=bb))
     embed_s = time.perf_counter() - t0
     rows = [_score_and_measure(name, wd, labels, keys, s, cold_k) | {"embed_s": round(embed_s, 1)} for s in score_seeds]
+    if not baseline:
+        return [r | {"auc_baseline_semantic": None} for r in rows]
     base = root / f"wd-{name}-baseline"  # a copy, so `wd` keeps the iadsr scores (bench.filter_table uses them)
     shutil.copytree(wd, base, dirs_exist_ok=True)
     score(ScoreConfig(workdir=base, scorer="baseline-semantic", seed=seed))
@@ -80,7 +97,8 @@ def _score_and_measure(
     name: str, wd: Path, labels: pl.DataFrame, keys: list[str], seed: int, cold_k: float
 ) -> dict[str, object]:
     t1 = time.perf_counter()
-    summ = score(ScoreConfig(workdir=wd, seed=seed, cold_k=cold_k)).summary
+    result = score(ScoreConfig(workdir=wd, seed=seed, cold_k=cold_k))
+    summ = result.summary
     t2 = time.perf_counter()
     s = pl.read_parquet(wd / "scores.parquet")
     j = s.join(labels.select(*keys, "is_noise"), on=keys, how="inner")
@@ -98,15 +116,35 @@ def _score_and_measure(
         ("collab_only_score", 1),
         ("semantic_only_score", 1),
         ("iadsr_score", -1),
+        ("log_pop", -1),
     ):
         res[f"auc_{col}"] = round(roc_auc(y, sign * j[col].to_numpy()), 4)
-    flagged = j["noise_score"].to_numpy() > 0.5
+    ns = j["noise_score"].to_numpy()
+    flagged = ns > 0.5
     p, r = precision_recall(y, flagged)
+    est = float(summ.get("estimated_noise_rate") or 0.0)
+    k = int(round(est * ns.size))  # `--threshold auto`: the top estimated-noise-rate share by noise_score
+    auto = np.zeros(ns.size, dtype=bool)
+    auto[np.argsort(-ns, kind="stable")[:k]] = True
+    pa, ra = precision_recall(y, auto)
     cold = j["is_cold"].to_numpy()
+    pos = j["position"].to_numpy()
+    from_end = j.select((pl.len().over(j.columns[0]) - 1 - pl.col("position")).alias("e"))["e"].to_numpy()
+    last2 = from_end < 2
+    middle = (from_end >= 2) & (pos >= 2)
     res |= {
         "estimated_noise_rate": summ.get("estimated_noise_rate"),
         "precision@0.5": round(p, 4),
         "recall@0.5": round(r, 4),
+        "precision@auto": round(pa, 4),
+        "recall@auto": round(ra, 4),
+        "flag_rate_last2": round(float(flagged[last2].mean()), 4),
+        "flag_rate_middle": round(float(flagged[middle].mean()), 4) if middle.any() else None,
+        "true_noise_rate_last2": round(float(y[last2].mean()), 4),
+        "true_noise_rate_middle": round(float(y[middle].mean()), 4) if middle.any() else None,
+        "auc_last2": round(roc_auc(y[last2], ns[last2]), 4),
+        "auc_middle": round(roc_auc(y[middle], ns[middle]), 4) if middle.any() else None,
+        "detector_fit_s": result.timing.get("detector_fit_s"),
         "flag_rate_cold": round(float(flagged[cold].mean()), 4) if cold.any() else None,
         "true_noise_rate_cold": round(float(y[cold].mean()), 4) if cold.any() else None,
         "flag_rate_warm": round(float(flagged[~cold].mean()), 4),
@@ -119,10 +157,15 @@ def _score_and_measure(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", default="sample,ml100k-uniform,ml100k-popularity")
+    ap.add_argument(
+        "--datasets",
+        default="sample,ml100k-uniform,ml100k-popularity,ml100k-insert,ml100k_last6to12-uniform",
+    )
     ap.add_argument("--seed", type=int, default=0, help="noise planting and embed seed")
     ap.add_argument("--score-seeds", default="0", help="comma-separated detector seeds, one score run each")
     ap.add_argument("--reuse-embed", action="store_true", help="keep an embedded workdir from an earlier run")
+    ap.add_argument("--backbone-threads", type=int, default=None, help="torch threads for the backbone training")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the baseline-semantic scorer (faster)")
     ap.add_argument("--cold-k", type=float, default=ScoreConfig.cold_k, help="cold-item blend constant")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the workdirs here (default: a temp dir)")
     args = ap.parse_args()
@@ -130,7 +173,11 @@ def main() -> None:
     root = args.workdir or Path(tempfile.mkdtemp(prefix="seqclean-quality-"))
     seeds = [int(x) for x in args.score_seeds.split(",")]
     rows = [
-        r for n in args.datasets.split(",") for r in evaluate(n, root, args.seed, seeds, args.cold_k, args.reuse_embed)
+        r
+        for n in args.datasets.split(",")
+        for r in evaluate(
+            n, root, args.seed, seeds, args.cold_k, args.reuse_embed, not args.no_baseline, args.backbone_threads
+        )
     ]
     cols = [
         "auc_noise_score",
@@ -138,12 +185,28 @@ def main() -> None:
         "auc_collab_only_score",
         "auc_semantic_only_score",
         "auc_baseline_semantic",
+        "auc_log_pop",
     ]
-    extra = ["flag_rate_cold", "true_noise_rate_cold"]
+    extra = [
+        "precision@0.5",
+        "recall@0.5",
+        "precision@auto",
+        "recall@auto",
+        "flag_rate_cold",
+        "true_noise_rate_cold",
+        "flag_rate_last2",
+        "flag_rate_middle",
+        "auc_last2",
+        "auc_middle",
+        "detector_fit_s",
+        "score_s",
+    ]
     print("| dataset | score seed | " + " | ".join(c.removeprefix("auc_") for c in cols + extra) + " |")
     print("|---" * (len(cols) + len(extra) + 2) + "|")
     for r in rows:
-        cells = [f"{r[c]:.4f}" if r[c] is not None else "-" for c in cols + extra]
+        cells = [
+            f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) if r[c] is not None else "-" for c in cols + extra
+        ]
         print(f"| {r['dataset']} | {r['score_seed']} | " + " | ".join(cells) + " |")
     print()
     print(json.dumps(rows, indent=1))

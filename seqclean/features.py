@@ -99,9 +99,20 @@ class Spaces:
     probe: np.ndarray  # (m,) iids of the fixed probe set for the rank features
 
 
-def _probe_scores(query: np.ndarray, target: np.ndarray, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(score of each row's target, (rows, probe) scores of the probe items) against `query`."""
-    return np.einsum("ij,ij->i", query, target), query @ probe.T
+def _probe_scores(
+    query: np.ndarray, target: np.ndarray, probe: np.ndarray, block: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """(score of each row's target, (rows, probe) scores of the probe items) against `query`.
+
+    Computed in float64 and rounded to float32, in row blocks: a float32 product's last bit depends on how BLAS
+    blocks the matrix (so on the chunk size), and a target that is itself a probe item then ties with its probe
+    score in one chunking and not in another, moving the percentile by 1/len(probe)."""
+    t = np.einsum("ij,ij->i", query.astype(np.float64), target.astype(np.float64)).astype(np.float32)
+    p = np.empty((query.shape[0], probe.shape[0]), dtype=np.float32)
+    pt = probe.astype(np.float64).T
+    for lo in range(0, query.shape[0], block):
+        p[lo : lo + block] = query[lo : lo + block].astype(np.float64) @ pt
+    return t, p
 
 
 def _percentile(t: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -173,8 +184,9 @@ def compute_features(
         f["iadsr_lc_ss"] = rowwise_cos(l_col, ps)
         f["iadsr_ss_sc"] = rowwise_cos(s_col, ps)
         f["iadsr_score"] = f["iadsr_ls_sc"] + f["iadsr_lc_ss"] + f["iadsr_ss_sc"]
-        item_x = align.project_short(e_sem)
-        probe_x = align.project_short(spaces.sem[spaces.probe])
+        w64 = align.w_short.astype(np.float64)  # float64 then float32: the same item projects to the same bits
+        item_x = (e_sem.astype(np.float64) @ w64).astype(np.float32)  # in any chunk (see `_probe_scores`)
+        probe_x = (spaces.sem[spaces.probe].astype(np.float64) @ w64).astype(np.float32)
         f["x_next_rank"] = np.where(has_prev, _percentile_vs_probe(prev, item_x, probe_x), 0.5)
         others = l2_normalise(leave_one_out_mean(states, segs))
         x_long = _percentile_vs_probe(others, l2_normalise(item_x), l2_normalise(probe_x))

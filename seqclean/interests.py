@@ -209,3 +209,16 @@ def window_neighbours(vecs: np.ndarray, segs: Segments, width: int, top: int = 3
     valid = best > -1.5
     mean_top = np.where(valid, best, 0.0).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
     return np.where(valid[:, 0], best[:, 0], 0.0).astype(np.float32), mean_top.astype(np.float32)
+
+
+def from_end(segs: Segments) -> np.ndarray:
+    """0 for a user's last row, 1 for the second last, ..."""
+    return segs.length[segs.seg] - 1 - segs.position
+
+
+END_GROUPS = 3
+
+
+def end_group(segs: Segments) -> np.ndarray:
+    """0 = a user's last row, 1 = second last, 2 = any other (one-row users count as last)."""
+    return np.minimum(from_end(segs), END_GROUPS - 1)

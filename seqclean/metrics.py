@@ -47,3 +47,14 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     tp = np.cumsum(hits)
     precision = tp / np.arange(1, len(hits) + 1)
     return float(precision[hits].sum() / n_pos)
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-width probability bins."""
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    err = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            err += m.mean() * abs(p[m].mean() - y[m].mean())
+    return float(err)

@@ -12,6 +12,8 @@ import numpy as np
 import polars as pl
 
 HIST_BINS = 20
+POSITIONS_FROM_END = ("last", "second_last", "third_last", "rest")
+LENGTH_BUCKETS = (("1-5", 1, 5), ("6-10", 6, 10), ("11-20", 11, 20), ("21-50", 21, 50), ("51+", 51, None))
 
 
 class ItemAccumulator:
@@ -57,8 +59,34 @@ class SummaryAccumulator:
         self.flagged_cold = 0
         self.hist = np.zeros(HIST_BINS, dtype=np.int64)
         self.score_sum = 0.0
+        self.pos_n = np.zeros(len(POSITIONS_FROM_END), dtype=np.int64)
+        self.pos_flagged = np.zeros(len(POSITIONS_FROM_END), dtype=np.int64)
+        self.pos_score = np.zeros(len(POSITIONS_FROM_END), dtype=np.float64)
+        self.len_n = np.zeros(len(LENGTH_BUCKETS), dtype=np.int64)
+        self.len_flagged = np.zeros(len(LENGTH_BUCKETS), dtype=np.int64)
 
-    def update(self, score: np.ndarray, flagged: np.ndarray, cold: np.ndarray) -> None:
+    def update(
+        self,
+        score: np.ndarray,
+        flagged: np.ndarray,
+        cold: np.ndarray,
+        from_end: np.ndarray | None = None,
+        seq_len: np.ndarray | None = None,
+    ) -> None:
+        """`from_end`: 0 for a user's last row, 1 for the second last, ...; `seq_len`: the row's user's length.
+        Both are needed for the positional rates (missing evidence at a sequence's end must not read as noise)."""
+        if from_end is not None:
+            b = np.minimum(from_end, len(POSITIONS_FROM_END) - 1)
+            k = len(POSITIONS_FROM_END)
+            self.pos_n += np.bincount(b, minlength=k)
+            self.pos_flagged += np.bincount(b, weights=flagged.astype(np.float64), minlength=k).astype(np.int64)
+            self.pos_score += np.bincount(b, weights=score.astype(np.float64), minlength=k)
+        if seq_len is not None:
+            uppers = np.array([hi if hi is not None else np.iinfo(np.int64).max for _, _, hi in LENGTH_BUCKETS])
+            lb = np.searchsorted(uppers, seq_len, side="left")
+            k = len(LENGTH_BUCKETS)
+            self.len_n += np.bincount(lb, minlength=k)
+            self.len_flagged += np.bincount(lb, weights=flagged.astype(np.float64), minlength=k).astype(np.int64)
         self.n += int(score.size)
         self.flagged += int(flagged.sum())
         self.n_cold += int(cold.sum())
@@ -86,4 +114,23 @@ class SummaryAccumulator:
             },
             "warm": {"interactions": n_warm, "flagged": flagged_warm, "flag_rate": rate(flagged_warm, n_warm)},
             "histogram": {"edges": [round(float(e), 4) for e in edges], "counts": self.hist.tolist()},
+            "by_position_from_end": [
+                {
+                    "position": name,
+                    "interactions": int(self.pos_n[i]),
+                    "flagged": int(self.pos_flagged[i]),
+                    "flag_rate": rate(int(self.pos_flagged[i]), int(self.pos_n[i])),
+                    "mean_noise_score": round(float(self.pos_score[i] / self.pos_n[i]), 6) if self.pos_n[i] else None,
+                }
+                for i, name in enumerate(POSITIONS_FROM_END)
+            ],
+            "by_sequence_length": [
+                {
+                    "bucket": name,
+                    "interactions": int(self.len_n[i]),
+                    "flagged": int(self.len_flagged[i]),
+                    "flag_rate": rate(int(self.len_flagged[i]), int(self.len_n[i])),
+                }
+                for i, (name, _, _) in enumerate(LENGTH_BUCKETS)
+            ],
         }

@@ -8,7 +8,7 @@ report accumulators.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class ScoreResult:
     n_interactions: int
     n_flagged: int
     summary: dict[str, Any]
+    timing: dict[str, Any] = field(default_factory=dict)  # the scorer's fit times (not in summary.json)
 
 
 def load_context(wd: Workdir, cold_max: int, threshold: float) -> tuple[Context, pl.DataFrame]:
@@ -103,7 +104,9 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
                 iid = frame["iid"].to_numpy()
                 score_arr = out["noise_score"].to_numpy()
                 items.update(iid, score_arr, is_noisy)
-                summary.update(score_arr, is_noisy, ctx.cold[iid])
+                segs = Segments.from_sorted_ids(frame["uid"].to_numpy())
+                seq_len = segs.length[segs.seg]
+                summary.update(score_arr, is_noisy, ctx.cold[iid], seq_len - 1 - segs.position, seq_len)
                 table = out.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
@@ -141,7 +144,8 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
         "seed": cfg.seed,
     }
     wd.write_manifest(manifest)
-    return ScoreResult(n_interactions=summ["interactions"], n_flagged=summ["flagged"], summary=summ)
+    timing = dict(getattr(scorer, "timing", {}))
+    return ScoreResult(n_interactions=summ["interactions"], n_flagged=summ["flagged"], summary=summ, timing=timing)
 
 
 def _score_frame(frame: pl.DataFrame, scorer: Scorer, ctx: Context, cols: dict[str, Any]) -> pl.DataFrame:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqclean.interests import l2_normalise
+from seqclean.align import Alignment
+from seqclean.features import WINDOW
+from seqclean.interests import Segments, l2_normalise, shift_back, window_mean
 
 BLOCK_BUDGET = 1 << 25
 """Similarity-matrix cells per block (32M float32 = 128 MiB), so memory stays bounded for big catalogues."""
@@ -67,4 +69,33 @@ def suggest_replacements(
         ok = np.isfinite(top) & has_interest[lo:hi]
         best[lo:hi] = np.where(ok, arg, 0)
         conf[lo:hi] = np.where(ok, np.clip(top, 0.0, 1.0), 0.0)
+    return best, conf
+
+
+def aligned_catalogue(col: np.ndarray, sem: np.ndarray, align: Alignment) -> np.ndarray:
+    """Every catalogue item as [its collaborative vector, its projected text], both unit length (row 0 = 0)."""
+    cat = l2_normalise(np.concatenate([l2_normalise(col), l2_normalise(align.project_short(sem))], axis=1))
+    cat[0] = 0.0
+    return cat
+
+
+def aligned_suggestions(
+    iid: np.ndarray,
+    segs: Segments,
+    states: np.ndarray,
+    rows: np.ndarray,
+    catalogue: np.ndarray,
+    sem: np.ndarray,
+    align: Alignment,
+) -> tuple[np.ndarray, np.ndarray]:
+    """LLM4DSR's correction, grounded in the catalogue: the item nearest to the user's interest at j in
+    the aligned space (backbone state before j, and the projected semantic context around j), never one
+    already in the sequence. Only for `rows` (a catalogue-wide product per row is the costly part):
+    elsewhere the suggestion is empty (iid 0, confidence 0)."""
+    ctx_sem = align.project_short(window_mean(sem[iid], segs, WINDOW, WINDOW))
+    interest = np.concatenate([l2_normalise(shift_back(states, segs)), l2_normalise(ctx_sem)], axis=1)
+    interest[np.linalg.norm(ctx_sem, axis=1) == 0] = 0.0
+    best = np.zeros(iid.size, dtype=np.int64)
+    conf = np.zeros(iid.size, dtype=np.float32)
+    best[rows], conf[rows] = suggest_replacements(interest[rows], catalogue, segs.seg[rows], segs.seg, iid)
     return best, conf

@@ -7,16 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
 from typer.testing import CliRunner
 
 from seqclean.cli import app
 from tests.tiny import TINY_BACKBONE_ARGS
-
-CHUNK_RANK_TIES = (
-    "known on main (docs/architecture.md, Tests): rank features compare a target score from einsum with "
-    "probe scores from a matmul whose rounding depends on the chunk's row count; the detector rewrite owns the fix"
-)
 
 runner = CliRunner()
 
@@ -97,7 +91,6 @@ def test_stages_separately_and_rerun_is_byte_identical(workdir_copy: Path, tmp_p
         assert (out1 / name).read_bytes() == (out2 / name).read_bytes()
 
 
-@pytest.mark.xfail(reason=CHUNK_RANK_TIES, strict=False)
 def test_chunk_size_does_not_change_scores(workdir_copy: Path) -> None:
     """Whole users per chunk: scores agree to float32 rounding (BLAS blocking varies with batch size)."""
     wd = workdir_copy

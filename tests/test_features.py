@@ -4,16 +4,10 @@ the item's own collaborative embedding or popularity (what is unreliable for a c
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from seqclean.align import Alignment
 from seqclean.features import COLD_FEATURES, FULL_FEATURES, Spaces, compute_features
 from seqclean.interests import Segments
-
-CHUNK_RANK_TIES = (
-    "known on main (docs/architecture.md, Tests): rank features compare a target score from einsum with "
-    "probe scores from a matmul whose rounding depends on the chunk's row count; the detector rewrite owns the fix"
-)
 
 
 def _setup(seed: int = 0) -> tuple[np.ndarray, Segments, np.ndarray, Spaces, Alignment]:
@@ -40,7 +34,6 @@ def _setup(seed: int = 0) -> tuple[np.ndarray, Segments, np.ndarray, Spaces, Ali
     return iid, Segments.from_sorted_ids(uid), states, spaces, align
 
 
-@pytest.mark.xfail(reason=CHUNK_RANK_TIES, strict=False)
 def test_features_of_a_user_do_not_depend_on_the_other_users_in_the_chunk() -> None:
     iid, segs, states, spaces, align = _setup()
     whole = compute_features(iid, segs, states, spaces, align)

@@ -7,6 +7,7 @@ size); `score_chunk` is then a pure function of one chunk of whole users.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,60 +16,46 @@ import numpy as np
 import polars as pl
 
 from seqclean.align import Alignment, fit_alignment
-from seqclean.detector import Detector, MLPEnsemble, corrupt, fit_calibration, train_ensemble
+from seqclean.detector import (
+    Calibration,
+    Detector,
+    MLPEnsemble,
+    apply_group_calibrations,
+    fit_calibration,
+    fit_group_calibrations,
+    train_ensemble,
+)
 from seqclean.errors import MissingInputError
 from seqclean.features import (
     COLD_FEATURES,
     COLLAB_FEATURES,
     FULL_FEATURES,
     SEMANTIC_FEATURES,
-    WINDOW,
     Spaces,
     compute_features,
     interest_pairs,
 )
-from seqclean.interests import Segments, l2_normalise, shift_back, window_mean
-from seqclean.metrics import roc_auc
+from seqclean.interests import END_GROUPS, Segments, end_group, from_end, shift_back
+from seqclean.metrics import ece, roc_auc
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.scorers.base import Context
-from seqclean.suggest import suggest_replacements
+from seqclean.scorers.iadsr_options import COMPONENT_COLUMNS, IadsrOptions, sequences_of
+from seqclean.seqdetector import (
+    Corruption,
+    Ensemble,
+    SeqDetector,
+    SeqDetectorOptions,
+    collab_weight,
+    corrupt_sequences,
+    export_onnx_bytes,
+    fit_input_spec,
+    n_inputs,
+    plan_windows,
+    position_inputs,
+    train_members,
+)
+from seqclean.suggest import aligned_catalogue, aligned_suggestions
 from seqclean.workdir import Workdir
-
-COMPONENT_COLUMNS = tuple(dict.fromkeys(FULL_FEATURES + COLD_FEATURES + ("iadsr_score",)))
-"""Features written to scores.parquet next to noise_score, so that every decision can be explained."""
-
-
-@dataclass
-class IadsrOptions:
-    fit_users: int = 3000
-    corruption_rate: float = 0.15
-    cold_k: float = 2.0
-    probe_items: int = 256
-    members: int = 5
-    epochs: int = 4
-    suggest_min_score: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-
-
-def sequences_of(frame: pl.DataFrame) -> tuple[np.ndarray, Segments, list[np.ndarray]]:
-    """iid array, segments and per-user iid arrays of a frame sorted by (uid, position)."""
-    uid = frame["uid"].to_numpy()
-    iid = frame["iid"].to_numpy().astype(np.int64)
-    segs = Segments.from_sorted_ids(uid)
-    seqs = np.split(iid, segs.start[1:]) if iid.size else []
-    return iid, segs, seqs
-
-
-def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error over equal-width probability bins."""
-    idx = np.minimum((p * bins).astype(int), bins - 1)
-    err = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            err += m.mean() * abs(p[m].mean() - y[m].mean())
-    return float(err)
 
 
 @dataclass
@@ -80,10 +67,14 @@ class IadsrScorer:
     runner: Any = None
     spaces: Spaces | None = None
     align: Alignment | None = None
-    detector: Detector | None = None
+    seq: SeqDetector | None = None
+    calibration: Calibration | None = None
+    mlp: Detector | None = None
+    group_calibration: list[Calibration] = field(default_factory=list)
     collab_head: MLPEnsemble | None = None
     semantic_head: MLPEnsemble | None = None
     fit_report: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
     _catalogue: np.ndarray | None = None
 
     def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn = no_progress) -> None:
@@ -126,50 +117,105 @@ class IadsrScorer:
             held[:] = False
             held[: max(1, n_seg // 5)] = True
         rows_held = held[segs.seg]
+        so = SeqDetectorOptions(seed=o.seed, members=o.members, steps=o.steps, **o.detector)
+        spaces = self.spaces
+        align = self.align
 
-        def corrupted_features(mask: np.ndarray, r: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        def corrupted(mask: np.ndarray, r: np.random.Generator) -> tuple[Corruption, dict[str, np.ndarray]]:
             sub_iid = iid[mask]
             sub_segs = Segments.from_sorted_ids(segs.seg[mask])
-            c_iid, label = corrupt(sub_iid, sub_segs, n_items, count, r, o.corruption_rate)
-            c_seqs = np.split(c_iid, sub_segs.start[1:])
-            c_states = self.runner.states_for_sequences(c_seqs)
-            assert self.spaces is not None
-            feats = compute_features(c_iid, sub_segs, c_states, self.spaces, self.align)
-            feats["_count"] = count[c_iid].astype(np.float32)
-            return feats, label
+            c = corrupt_sequences(
+                sub_iid,
+                sub_segs,
+                r,
+                n_items=n_items,
+                popularity=count,
+                col=col,
+                sem=semantic,
+                prev_state=shift_back(states[mask], sub_segs),
+                replace_rate=so.replace_rate,
+                insert_rate=so.insert_rate,
+                mix=so.mix,
+            )
+            c_states = self.runner.states_for_sequences(np.split(c.iid, c.segs.start[1:]))
+            return c, compute_features(c.iid, c.segs, c_states, spaces, align)
 
-        train_f, train_y = corrupted_features(~rows_held, np.random.default_rng(o.seed + 1))
+        first: dict[str, Any] = {}
+        draws: dict[int, tuple[Corruption, dict[str, np.ndarray]]] = {}
+
+        def epoch_data(e: int) -> tuple[np.ndarray, ...]:
+            d = e % so.corruptions
+            if d not in draws:
+                draws[d] = corrupted(~rows_held, np.random.default_rng([o.seed, 1, d]))
+            c, feats = draws[d]
+            r = np.random.default_rng([o.seed, 3, e])
+            keep = (r.random(c.iid.size) >= so.collab_dropout).astype(np.float32)
+            x = position_inputs(c.iid, c.segs, feats, first["spec"], col, semantic, align, count, keep)
+            win, row_win, row_off = plan_windows(c.segs.length, so.window, so.stride)
+            return x, win, row_win, row_off, c.label
+
         progress("fit detector", 3, 5)
+        t_fit = time.perf_counter()
+        c0, f0 = draws[0] = corrupted(~rows_held, np.random.default_rng([o.seed, 1, 0]))
+        first.update(feats=f0, label=c0.label, spec=fit_input_spec(f0, c0.segs, col, count, o.cold_k))
+        vc, vf = corrupted(rows_held, np.random.default_rng([o.seed, 4]))
+        x_valid = position_inputs(vc.iid, vc.segs, vf, first["spec"], col, semantic, align, count)
+        valid = (x_valid, plan_windows(vc.segs.length, so.window, so.stride)[0], vc.label)
+        nets, train_info = train_members(epoch_data, n_inputs(col, semantic), so, valid=valid)
+        self.seq = SeqDetector(
+            spec=first["spec"],
+            options=so,
+            onnx=export_onnx_bytes(Ensemble.wrap(nets), n_inputs(col, semantic)),
+            n_in=n_inputs(col, semantic),
+            device=o.device,
+        )
+        fit_s = time.perf_counter() - t_fit
 
         def stack(f: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
             return np.stack([f[n] for n in names], axis=1)
 
-        kw = {"members": o.members, "epochs": o.epochs, "seed": o.seed}
-        full = train_ensemble(stack(train_f, FULL_FEATURES), train_y, FULL_FEATURES, **kw)
-        cold = train_ensemble(stack(train_f, COLD_FEATURES), train_y, COLD_FEATURES, **kw)
+        # the single-space reference heads (explanatory columns), on the first epoch's corruption
+        kw = {"members": 3, "epochs": 3, "seed": o.seed}
+        train_f, train_y = first["feats"], first["label"]
         self.collab_head = train_ensemble(stack(train_f, COLLAB_FEATURES), train_y, COLLAB_FEATURES, **kw)
+        if o.mlp_weight > 0:  # the per-interaction MLP heads (full + cold, blended by w), averaged in
+            self.mlp = Detector(
+                full=train_ensemble(stack(train_f, FULL_FEATURES), train_y, FULL_FEATURES, **kw),
+                cold=train_ensemble(stack(train_f, COLD_FEATURES), train_y, COLD_FEATURES, **kw),
+                cold_k=o.cold_k,
+            )
         self.semantic_head = train_ensemble(stack(train_f, SEMANTIC_FEATURES), train_y, SEMANTIC_FEATURES, **kw)
-        train_prior = float(train_y.mean())
-        det = Detector(full=full, cold=cold, cold_k=o.cold_k)
+        draws.clear()
         progress("fit detector", 4, 5)
 
         # held-out: detection quality on fresh corruption, then the real log's noise prior
-        held_f, held_y = corrupted_features(rows_held, np.random.default_rng(o.seed + 2))
-        p_held, _, _ = det.raw(held_f, held_f["_count"])
+        hc, held_f = corrupted(rows_held, np.random.default_rng([o.seed, 2]))
+        p_held = self._raw(hc.iid, hc.segs, held_f)[0]
         real_iid = iid[rows_held]
         real_segs = Segments.from_sorted_ids(segs.seg[rows_held])
         real_f = compute_features(real_iid, real_segs, states[rows_held], self.spaces, self.align)
-        p_real, _, _ = det.raw(real_f, count[real_iid].astype(np.float32))
-        det.calibration = fit_calibration(p_real, p_held[held_y])
-        self.detector = det
+        p_real = self._raw(real_iid, real_segs, real_f)[0]
+        self.calibration = fit_calibration(p_real, p_held[hc.label])
+        # per position-from-end group (last, second last, the rest): the right-hand context is missing at the
+        # end, so raw outputs there are distributed differently for clean rows too; each group's posterior is
+        # read from its own real vs corrupted distributions, so missing evidence does not read as noise. The
+        # noise share is the global estimate: estimating it per group counts the end's weaker separation of
+        # clean rows as extra noise (measured: the last two were flagged 4x the middle's rate)
+        self.group_calibration = fit_group_calibrations(
+            p_real, end_group(real_segs), p_held[hc.label], end_group(hc.segs)[hc.label], self.calibration, END_GROUPS
+        )
+        held_pos = from_end(hc.segs)
+        last2 = held_pos < 2
         self.fit_report = {
             "fit_users": int(n_seg),
             "fit_interactions": int(iid.size),
-            "corruption_rate": o.corruption_rate,
-            "train_prior": round(train_prior, 6),
-            "estimated_noise_rate": round(det.calibration.prior, 6),
-            "heldout_corruption_auc": round(roc_auc(held_y, p_held), 6),
-            "heldout_corruption_ece": round(_ece(p_held, held_y.astype(float)), 6),
+            "detector": "sequence transformer (seqclean/seqdetector.py)",
+            "corruption_rate": round(float(first["label"].mean()), 6),
+            "estimated_noise_rate": round(self.calibration.prior, 6),
+            "heldout_corruption_auc": round(roc_auc(hc.label, p_held), 6),
+            "heldout_corruption_auc_last_two": round(roc_auc(hc.label[last2], p_held[last2]), 6),
+            "heldout_corruption_ece": round(ece(p_held, hc.label.astype(float)), 6),
+            "detector_train": {k: v for k, v in train_info.items() if not k.endswith("_s")},
             "alignment": {
                 "infonce_short": round(self.align.loss_short, 4),
                 "infonce_long": round(self.align.loss_long, 4),
@@ -178,47 +224,67 @@ class IadsrScorer:
             },
             "backbone": getattr(self.runner, "kind", "unknown"),
             "provider": getattr(self.runner, "provider", "unknown"),
+            "detector_provider": self.seq.provider,
         }
+        # wall-clock times vary between identical runs: kept out of summary.json (reruns are byte-identical)
+        self.timing = {"detector_fit_s": round(fit_s, 1)} | {k: v for k, v in train_info.items() if k.endswith("_s")}
         progress("fit detector", 5, 5)
+
+    def _calibrate(self, p: np.ndarray, segs: Segments) -> np.ndarray:
+        assert self.calibration is not None
+        return apply_group_calibrations(p, end_group(segs), self.group_calibration or [self.calibration])
+
+    def _raw(
+        self, iid: np.ndarray, segs: Segments, feats: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean member P(corrupted) at the training rate, member std, collaborative gate w)."""
+        assert self.seq is not None and self.spaces is not None and self.align is not None
+        sp = self.spaces
+        x = position_inputs(iid, segs, feats, self.seq.spec, sp.col, sp.sem, self.align, sp.count)
+        probs = self.seq.member_probs(x, segs)
+        w = collab_weight(sp.count[iid], self.seq.spec.cold_k)
+        if self.mlp is None:
+            return probs.mean(axis=0), probs.std(axis=0), w
+        feats = dict(feats, _count=sp.count[iid].astype(np.float32))
+        p_mlp = self.mlp.raw(feats, feats["_count"])[0]
+        a = self.options.mlp_weight
+        allp = np.concatenate([probs, p_mlp[None]], axis=0)
+        return (1 - a) * probs.mean(axis=0) + a * p_mlp, allp.std(axis=0), w
 
     def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
         """noise_score, uncertainty, a replacement suggestion and the component columns for one chunk."""
-        assert self.spaces is not None and self.detector is not None and self.align is not None
+        assert self.spaces is not None and self.calibration is not None and self.align is not None
         assert self.collab_head is not None and self.semantic_head is not None
         seqs = np.split(iid, segs.start[1:]) if iid.size else []
         states = self.runner.states_for_sequences(seqs)
         feats = compute_features(iid, segs, states, self.spaces, self.align)
-        count = self.spaces.count[iid].astype(np.float32)
-        out = self.detector.predict(feats, count, segs.length[segs.seg].astype(np.float32))
+        p, std, w = self._raw(iid, segs, feats)
+        evidence = np.clip((segs.length[segs.seg] - 1) / 4.0, 0.0, 1.0)  # >= 5 interactions = full evidence
+        out: dict[str, np.ndarray] = {
+            "noise_score": np.clip(self._calibrate(p, segs), 0.0, 1.0),
+            "uncertainty": (1.0 - evidence * (1.0 - np.clip(2.0 * std, 0.0, 1.0))).astype(np.float32),
+            "collab_weight": w.astype(np.float32),
+        }
         sem_p, _ = self.semantic_head.predict(np.stack([feats[n] for n in SEMANTIC_FEATURES], axis=1))
         col_p, _ = self.collab_head.predict(np.stack([feats[n] for n in COLLAB_FEATURES], axis=1))
         out["semantic_only_score"] = sem_p.astype(np.float32)
         out["collab_only_score"] = col_p.astype(np.float32)
         for k in COMPONENT_COLUMNS:
             out[k] = feats[k]
-        out["suggested_iid"], out["suggestion_confidence"] = self._suggest(
-            iid, segs, states, out["noise_score"] >= self.options.suggest_min_score
+        out["suggested_iid"], out["suggestion_confidence"] = aligned_suggestions(
+            iid,
+            segs,
+            states,
+            out["noise_score"] >= self.options.suggest_min_score,
+            self._aligned_catalogue(),
+            self.spaces.sem,
+            self.align,
         )
         return out
 
-    def _suggest(
-        self, iid: np.ndarray, segs: Segments, states: np.ndarray, rows: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """LLM4DSR's correction, grounded in the catalogue: the item nearest to the user's interest at j in
-        the aligned space (backbone state before j, and the projected semantic context around j), never one
-        already in the sequence. Only for `rows` (a catalogue-wide product per row is the costly part):
-        elsewhere the suggestion is empty (iid 0, confidence 0)."""
+    def _aligned_catalogue(self) -> np.ndarray:
+        """The catalogue in the aligned space, built once per fit (see `suggest.aligned_catalogue`)."""
         assert self.spaces is not None and self.align is not None
         if self._catalogue is None:
-            col = l2_normalise(self.spaces.col)
-            sem = l2_normalise(self.align.project_short(self.spaces.sem))
-            self._catalogue = l2_normalise(np.concatenate([col, sem], axis=1))
-            self._catalogue[0] = 0.0
-        e_sem = self.spaces.sem[iid]
-        ctx_sem = self.align.project_short(window_mean(e_sem, segs, WINDOW, WINDOW))
-        interest = np.concatenate([l2_normalise(shift_back(states, segs)), l2_normalise(ctx_sem)], axis=1)
-        interest[np.linalg.norm(ctx_sem, axis=1) == 0] = 0.0
-        best = np.zeros(iid.size, dtype=np.int64)
-        conf = np.zeros(iid.size, dtype=np.float32)
-        best[rows], conf[rows] = suggest_replacements(interest[rows], self._catalogue, segs.seg[rows], segs.seg, iid)
-        return best, conf
+            self._catalogue = aligned_catalogue(self.spaces.col, self.spaces.sem, self.align)
+        return self._catalogue

@@ -1,0 +1,40 @@
+"""Options of the full scorer, the component columns it writes, and how it reads a sample of sequences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from seqclean.features import COLD_FEATURES, FULL_FEATURES
+from seqclean.interests import Segments
+
+COMPONENT_COLUMNS = tuple(dict.fromkeys(FULL_FEATURES + COLD_FEATURES + ("iadsr_score",)))
+"""Features written to scores.parquet next to noise_score, so that every decision can be explained."""
+
+
+@dataclass
+class IadsrOptions:
+    fit_users: int = 3000
+    corruption_rate: float = 0.15
+    cold_k: float = 2.0
+    probe_items: int = 256
+    members: int = 2
+    steps: int = 1500
+    mlp_weight: float = 0.0
+    """Share of the per-interaction MLP detector (features only) in the raw score; the rest is the sequence model."""
+    detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
+    suggest_min_score: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+
+
+def sequences_of(frame: pl.DataFrame) -> tuple[np.ndarray, Segments, list[np.ndarray]]:
+    """iid array, segments and per-user iid arrays of a frame sorted by (uid, position)."""
+    uid = frame["uid"].to_numpy()
+    iid = frame["iid"].to_numpy().astype(np.int64)
+    segs = Segments.from_sorted_ids(uid)
+    seqs = np.split(iid, segs.start[1:]) if iid.size else []
+    return iid, segs, seqs
