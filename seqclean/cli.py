@@ -29,6 +29,7 @@ from seqclean.cli_options import (
 from seqclean.cli_runtime import EXIT_EPILOG, filter_line, reused_note
 from seqclean.config import Options
 from seqclean.errors import OutputError, UsageError
+from seqclean.evaluate.command import evaluate_cli
 from seqclean.log import EventLog, resolve_format
 
 app = typer.Typer(
@@ -204,6 +205,9 @@ def init_cli(
         typer.echo(f"wrote {out}; edit it, then: seqclean run --config {out}")
 
     guard(go, lambda: EventLog(resolve_format("auto")))
+
+
+app.command("evaluate")(evaluate_cli)  # defined with its options in seqclean/evaluate/command.py
 
 
 def main() -> None:

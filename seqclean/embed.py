@@ -23,6 +23,7 @@ import polars as pl
 from seqclean import __version__
 from seqclean.backbone.config import CONFIG_JSON
 from seqclean.checks import input_checks, validate_duplicates_mode, warnings_for
+from seqclean.columns import infer_embed_config
 from seqclean.embed_inputs import EmbedConfig, EmbedResult, catalogue, embed_model_id, scan_items, scan_log, sequences
 from seqclean.encoder import DEFAULT_MODEL, check_precision, load_encoder
 from seqclean.errors import InputDataError
@@ -40,6 +41,7 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
     and options (`seqclean.stages`): `embed` (sequences, catalogue, semantic vectors) and `backbone`.
     """
     providers_for(cfg.device)  # a bad --device, or cuda without a CUDA provider, fails before any work
+    cfg = infer_embed_config(cfg)  # MovieLens / RecBole files: the column mapping from their layout
     check_precision(cfg.precision)
     validate_duplicates_mode(cfg.duplicates)
     wd = Workdir(cfg.workdir)

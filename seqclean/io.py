@@ -25,6 +25,11 @@ _INTEGER_OR_STRING = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16
 
 
 def _format_of(path: Path) -> str:
+    from seqclean.readers import detect_format
+
+    special = detect_format(path)
+    if special is not None:
+        return special
     if path.is_dir():
         return "parquet-dir"
     suffix = path.suffix.lower()
@@ -34,7 +39,7 @@ def _format_of(path: Path) -> str:
         return "csv"
     raise InputDataError(
         f"{path}: unsupported file type '{suffix or '(none)'}'; give a .parquet file, a directory of "
-        "Parquet files, or a .csv file"
+        "Parquet files, a .csv file, MovieLens u.data/u.item/ratings.dat/movies.dat or RecBole .inter/.item"
     )
 
 
@@ -50,6 +55,10 @@ def scan_table(path: Path, *, what: str) -> pl.LazyFrame:
     with input_errors(path):
         if fmt == "parquet":
             lf = pl.scan_parquet(path)
+        elif fmt not in {"parquet-dir", "csv"}:  # MovieLens and RecBole files (seqclean.readers)
+            from seqclean.readers import read_special
+
+            lf = read_special(path, fmt)
         elif fmt == "parquet-dir":
             files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
             if not files:

@@ -35,6 +35,20 @@ def precision_recall(labels: np.ndarray, flagged: np.ndarray) -> tuple[float, fl
     return prec, rec
 
 
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision (area under the precision-recall curve, step-wise; ties broken by input order)."""
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    hits = y[order]
+    tp = np.cumsum(hits)
+    precision = tp / np.arange(1, len(hits) + 1)
+    return float(precision[hits].sum() / n_pos)
+
+
 def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     """Expected calibration error over equal-width probability bins."""
     idx = np.minimum((p * bins).astype(int), bins - 1)

@@ -1,0 +1,195 @@
+"""`seqclean evaluate`: the protocol's invariants on small data (planting, arms, labels, determinism, CLI)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from seqclean.cli import app
+from seqclean.evaluate.downstream import DownstreamConfig, train_and_test
+from seqclean.evaluate.plant import plant_noise
+from seqclean.evaluate.protocol import Arm, make_split, random_rows, targets, top_k_rows, training_sequences
+
+runner = CliRunner()
+
+
+def _toy_log(n_users: int = 12, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        n = int(rng.integers(2, 12))
+        times = np.sort(rng.integers(0, 5, size=n))  # many ties: the row order must break them
+        rows += [(u, int(rng.integers(1, 40)), int(t)) for t in times]
+    order = rng.permutation(len(rows))  # rows not grouped by user
+    return pl.DataFrame([rows[i] for i in order], schema=["user_id", "item_id", "timestamp"], orient="row")
+
+
+def _catalogue(log: pl.DataFrame) -> pl.DataFrame:
+    return log.select("item_id").unique().sort("item_id").with_columns(pl.int_range(1, pl.len() + 1).alias("iid"))
+
+
+def _seqs(log: pl.DataFrame) -> dict[int, list[int]]:
+    s = (
+        log.with_row_index("r")
+        .sort("user_id", "timestamp", "r")
+        .group_by("user_id", maintain_order=True)
+        .agg("item_id")
+    )
+    return dict(zip(s["user_id"].to_list(), s["item_id"].to_list(), strict=True))
+
+
+@pytest.mark.parametrize("kind", ["uniform", "popularity", "insert"])
+def test_planting_touches_training_inputs_only(kind: str) -> None:
+    log = _toy_log()
+    split = make_split(log, "user_id", "item_id", "timestamp", _catalogue(log))
+    eligible = split.training_by_row(log.height)
+    noisy, labels = plant_noise(log, 0.3, kind, seed=1, eligible=eligible)
+    assert labels.height == noisy.height and labels["is_noise"].sum() > 0
+    before, after = _seqs(log), _seqs(noisy)
+    is_noise = labels["is_noise"].to_numpy()
+    for u, s in before.items():
+        t = after[u]
+        assert t[-2:] == s[-2:] or len(s) < 3  # validation and test targets unchanged
+        if len(s) < 3:
+            assert t == s  # users without training inputs are untouched
+    if kind == "insert":
+        assert noisy.height > log.height
+        kept = labels.filter(~pl.col("is_noise"))["source_row"].to_numpy()
+        assert np.array_equal(kept, np.arange(log.height))  # every original row, in its order
+        for u, s in before.items():  # removing the inserted rows gives the original sequence back
+            nl = noisy.with_columns(pl.Series("noise", is_noise)).filter(~pl.col("noise"))
+            assert _seqs(nl)[u] == s
+    else:
+        assert noisy.height == log.height
+        assert not (is_noise & ~eligible).any()  # never outside the training inputs
+        changed = (noisy["item_id"] != log["item_id"]).to_numpy()
+        assert np.array_equal(changed, is_noise)
+    new_split = make_split(noisy, "user_id", "item_id", "timestamp", _catalogue(log))
+    a, b = targets(split), targets(new_split)
+    assert np.array_equal(a.valid, b.valid) and np.array_equal(a.test, b.test)
+
+
+def test_arms_never_touch_targets() -> None:
+    log = _toy_log()
+    split = make_split(log, "user_id", "item_id", "timestamp", _catalogue(log))
+    n = log.height
+    train = split.training_by_row(n)
+    score = np.random.default_rng(0).random(n)
+    top = top_k_rows(split, score, 10)
+    assert train[top].all() and len(top) == 10
+    rnd = random_rows(split, n, 10, seed=3)
+    assert train[rnd].all() and np.array_equal(rnd, random_rows(split, n, 10, seed=3))
+    full = training_sequences(split, Arm("x"))
+    cut = training_sequences(split, Arm("x", removed=top))
+    assert sum(map(len, full)) - sum(map(len, cut)) == 10
+    target_row = int(np.flatnonzero(~train)[0])
+    with pytest.raises(AssertionError, match="target"):
+        training_sequences(split, Arm("bad", removed=np.array([target_row])))
+    with pytest.raises(AssertionError, match="target"):
+        training_sequences(split, Arm("bad", replaced={target_row: 1}))
+
+
+def test_identical_seeds_give_bit_equal_metrics() -> None:
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(1, 30, size=int(rng.integers(3, 20))) for _ in range(40)]
+    valid, test = rng.integers(1, 30, size=40), rng.integers(1, 30, size=40)
+    cfg = DownstreamConfig(hidden=16, epochs=2, patience=1, max_len=10, threads=1)
+    a = train_and_test(cfg, 30, seqs, valid, test, seed=5)
+    b = train_and_test(cfg, 30, seqs, valid, test, seed=5)
+    assert a.test == b.test and a.valid == b.valid
+    assert set(a.test) == {"HR@10", "NDCG@10", "HR@20", "NDCG@20"}
+
+
+def _evaluate_args(inter: Path, items: Path, wd: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "evaluate", "--interactions", str(inter), "--items", str(items), "--workdir", str(wd), "--out", str(out),
+        "--seeds", "2", "--train-epochs", "1", "--backbone-epochs", "2", "--fit-users", "60", "--sweep", "0,0.05",
+        "--train-threads", "1", "--device", "cpu", "--quiet", *extra,
+    ]  # fmt: skip
+
+
+def test_evaluate_cli_end_to_end(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    inter, items = tiny_inputs
+    wd, out = tmp_path / "wd", tmp_path / "out"
+    res = runner.invoke(app, _evaluate_args(inter, items, wd, out, "--export-recbole"))
+    assert res.exit_code == 0, res.output
+    assert "| seqclean (remove) |" in res.output and "Budget sweep" in res.output
+    rep = json.loads((out / "evaluation.json").read_text())
+    assert {"config", "data", "detection", "filter", "arms", "sweep", "summary", "timings"} <= set(rep)
+    arms = rep["arms"]
+    assert set(arms) == {
+        "clean", "noisy", "seqclean", "seqclean_replace", "random", "collab_only", "semantic_only", "iadsr_formula",
+    }  # fmt: skip
+    k = arms["seqclean"]["removed"]
+    for name in ("random", "collab_only", "semantic_only", "iadsr_formula"):
+        assert arms[name]["removed"] == k  # the same budget
+    for a in arms.values():
+        assert len(a["per_seed"]) == 2 and 0.0 <= a["test"]["NDCG@10"]["mean"] <= 1.0
+    assert rep["detection"]["all"]["roc_auc"] is not None
+    assert (out / "evaluation.md").read_text().startswith("# seqclean evaluate")
+
+    # no arm changed a validation or test target: every exported arm ends each user's sequence the same way
+    def ends(arm: str) -> dict[str, list[str]]:
+        f = pl.read_csv(out / "recbole" / arm / f"{arm}.inter", separator="\t", infer_schema=False)
+        g = f.sort("user_id:token", pl.col("timestamp:float").cast(pl.Float64)).group_by(
+            "user_id:token", maintain_order=True
+        )
+        return {u: s[-2:] for u, s in g.agg("item_id:token").iter_rows()}
+
+    ref = ends("clean")
+    clean_log = pl.read_parquet(inter).with_row_index("r").sort("user_id", "timestamp", "r")
+    truth = clean_log.group_by("user_id", maintain_order=True).agg(pl.col("item_id").cast(pl.String))
+    assert ref == {str(u): s[-2:] for u, s in truth.iter_rows() if len(s) >= 3}
+    for arm in arms:
+        assert ends(arm) == ref, arm
+
+    # the labels never reach the scorer: nothing the scorer reads holds them ...
+    for f in [*wd.rglob("*.parquet"), out / "inputs" / "interactions.parquet"]:
+        assert "is_noise" not in pl.read_parquet_schema(f), f
+    assert "is_noise" in pl.read_parquet_schema(out / "planted_labels.parquet")
+    # ... and scores are the same whether or not the labels file exists
+    first = pl.read_parquet(wd / "scores.parquet")
+    (out / "planted_labels.parquet").unlink()
+    from seqclean.score import ScoreConfig, score
+
+    score(ScoreConfig(workdir=wd, fit_users=60, device="cpu"))
+    assert pl.read_parquet(wd / "scores.parquet")["noise_score"].equals(first["noise_score"])
+
+    # identical arms under identical seeds: a rerun (workdir reused, trainings in 2 processes) is bit-equal
+    res2 = runner.invoke(app, _evaluate_args(inter, items, wd, out, "--train-jobs", "2"))
+    assert res2.exit_code == 0, res2.output
+    rep2 = json.loads((out / "evaluation.json").read_text())
+    assert rep2["timings"]["embed_and_score_reused"] == "embed+score"
+    for name, a in arms.items():
+        assert [s["test"] for s in a["per_seed"]] == [s["test"] for s in rep2["arms"][name]["per_seed"]], name
+
+
+def test_evaluate_natural_data_with_labels(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    inter, items = tiny_inputs
+    labels = pl.read_parquet(Path(__file__).resolve().parent.parent / "sample_data" / "noise_labels.parquet")
+    lab = tmp_path / "labels.parquet"
+    labels.join(pl.read_parquet(inter).select("user_id", "timestamp"), on=["user_id", "timestamp"]).write_parquet(lab)
+    out = tmp_path / "out"
+    args = _evaluate_args(inter, items, tmp_path / "wd", out, "--plant", "none", "--labels", str(lab))
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    rep = json.loads((out / "evaluation.json").read_text())
+    assert "raw" in rep["arms"] and "clean" not in rep["arms"]
+    assert rep["detection"]["all"]["rows"] > 0
+
+
+def test_evaluate_usage_errors(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    inter, items = tiny_inputs
+    for extra, needle in (
+        (["--plant", "bogus"], "--plant"),
+        (["--budget", "lots"], "--budget"),
+        (["--seeds", "0"], "--seeds"),
+    ):
+        res = runner.invoke(app, _evaluate_args(inter, items, tmp_path / "wd", tmp_path / "out", *extra))
+        assert res.exit_code == 2, (extra, res.output)
+        assert needle in res.output
