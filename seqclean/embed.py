@@ -98,7 +98,8 @@ def _embed_locked(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> EmbedR
     bfp = backbone_fingerprint(cfg, efp)
     done = manifest.get("stages", {}).get("backbone")
     update: dict[str, Any] | None = None
-    if not cfg.rerun and "backbone" in manifest and is_complete(wd.path, done, bfp):
+    retrain = cfg.update is None or cfg.update.retrain
+    if not (cfg.rerun or retrain) and "backbone" in manifest and is_complete(wd.path, done, bfp):
         reused.append("backbone")
     else:
         manifest.pop("score", None)
