@@ -9,9 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from seqclean.cli_runtime import guard
+from seqclean.config import DEFAULTS
 from seqclean.progress import terminal_progress
 
-# the options evaluate shares with embed/score (the nightly job's specs in seqclean.config do not cover evaluate yet)
+# the options evaluate shares with embed/score: their defaults come from seqclean.config (written once there)
 WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Directory for intermediate artefacts and the manifest.")]
 Interactions = Annotated[
     Path,
@@ -123,16 +124,16 @@ def evaluate_cli(
     epochs: TrainEpochs = 15,
     train_threads: TrainThreads = 2,
     train_jobs: TrainJobs = 1,
-    user_col: UserCol = "user_id",
-    item_col: ItemCol = "item_id",
-    time_col: TimeCol = "timestamp",
-    text_cols: TextCols = "title",
-    text_template: TextTemplate = None,
-    device: Device = "auto",
-    seed: Seed = 0,
-    fit_users: FitUsers = 3000,
-    cold_k: ColdK = 2.0,
-    backbone_epochs: BackboneEpochs = 80,
+    user_col: UserCol = DEFAULTS.embed.user_col,
+    item_col: ItemCol = DEFAULTS.embed.item_col,
+    time_col: TimeCol = DEFAULTS.embed.time_col,
+    text_cols: TextCols = DEFAULTS.embed.text_cols,
+    text_template: TextTemplate = DEFAULTS.embed.text_template,
+    device: Device = DEFAULTS.general.device,
+    seed: Seed = DEFAULTS.general.seed,
+    fit_users: FitUsers = DEFAULTS.score.fit_users,
+    cold_k: ColdK = DEFAULTS.score.cold_k,
+    backbone_epochs: BackboneEpochs = DEFAULTS.backbone.epochs,
     quiet: Quiet = False,
 ) -> None:
     """Measure what cleaning does to a recommender trained on your log (writes OUT/evaluation.json/.md)."""
