@@ -417,6 +417,7 @@ def kill_inputs(tmp_path_factory: pytest.TempPathFactory, sample_slice: object) 
     return args, d
 
 
+@pytest.mark.slow  # subprocess chains (~30 s together): run by .ci/run with -m slow
 def test_sigkill_at_several_points_then_rerun_is_byte_identical(kill_inputs: tuple[list[str], Path]) -> None:
     args, d = kill_inputs
     ref = _cli(["run", *args, "--workdir", str(d / "wd_ref"), "--out", str(d / "out_ref")])
@@ -443,6 +444,7 @@ def test_sigkill_at_several_points_then_rerun_is_byte_identical(kill_inputs: tup
     assert not [p for p in [*wd.rglob(".*"), *out.rglob(".*")] if p.is_file()]  # no temp files, no lock
 
 
+@pytest.mark.slow  # subprocess chains (~30 s together): run by .ci/run with -m slow
 def test_resume_after_kill_in_score_reuses_embed_and_backbone(kill_inputs: tuple[list[str], Path]) -> None:
     args, d = kill_inputs
     wd, out = d / "wd_resume", d / "out_resume"
