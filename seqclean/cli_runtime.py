@@ -1,6 +1,6 @@
 """How every command runs and fails: the click command class that turns usage errors into one line,
-`guard` (library errors, Ctrl-C and SIGTERM to the README's exit codes), the choice enums behind
-`--device`/`--mode`/... and the small output helpers.
+`guard` (library errors, Ctrl-C and SIGTERM to the README's exit codes) for the commands not generated
+from the option specs (`evaluate`), and the result-line helpers. Fixed choices live in `seqclean.config`.
 
 Why a module of its own: `cli.py` stays a list of thin commands and `cli_options.py` a list of options;
 the behaviour shared by all commands (signals, exit codes, one-line errors) lives here once.
@@ -12,7 +12,6 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -37,64 +36,6 @@ class Command(TyperCommand):
             message = exc.format_message()  # type: ignore[attr-defined]
             typer.echo(f"error: {message} (see seqclean {self.name} --help)", err=True)
             raise typer.Exit(2) from None
-
-
-class DeviceChoice(StrEnum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class PrecisionChoice(StrEnum):
-    fp32 = "fp32"
-    int8 = "int8"
-    fp16 = "fp16"
-
-
-class BackboneChoice(StrEnum):
-    sasrec = "sasrec"
-    gru4rec = "gru4rec"
-
-
-class ScorerChoice(StrEnum):
-    iadsr = "iadsr"
-    baseline_semantic = "baseline-semantic"
-
-
-class ModeChoice(StrEnum):
-    remove = "remove"
-    replace_ = "replace"  # the member name `replace` would shadow str.replace
-
-
-class FallbackChoice(StrEnum):
-    keep = "keep"
-    drop = "drop"
-
-
-class FormatChoice(StrEnum):
-    parquet = "parquet"
-    recbole = "recbole"
-
-
-class DuplicatesChoice(StrEnum):
-    drop = "drop"
-    keep = "keep"
-    error = "error"
-
-
-def plain(options: dict[str, Any]) -> dict[str, Any]:
-    """Enum choices back to plain strings: the library takes (and records) strings."""
-    return {k: (v.value if isinstance(v, Enum) else v) for k, v in options.items()}
-
-
-def echo(msg: str, quiet: bool) -> None:
-    if not quiet:
-        typer.echo(msg)
-
-
-def warn(msg: str) -> None:
-    """A suspicious-input warning: one line on stderr, even with --quiet."""
-    typer.echo(f"warning: {msg}", err=True)
 
 
 def reused_note(stages: list[str]) -> str:
