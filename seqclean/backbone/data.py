@@ -93,7 +93,11 @@ def rank_metrics(
             t = torch.from_numpy(targets[sel] - 1).to(device)
             tgt = scores.gather(1, t.unsqueeze(1))
             ranks.append((scores > tgt).sum(1).cpu().numpy())
-    r = np.concatenate(ranks) if ranks else np.zeros(0)
+    return metrics_from_ranks(np.concatenate(ranks) if ranks else np.zeros(0), ks)
+
+
+def metrics_from_ranks(r: np.ndarray, ks: Sequence[int]) -> dict[str, float]:
+    """HR@k and NDCG@k from 0-based ranks of the target among all items (one relevant item per row)."""
     out: dict[str, float] = {}
     for k in ks:
         hit = r < k

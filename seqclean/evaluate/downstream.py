@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from seqclean.backbone.data import last_windows, training_windows
+from seqclean.backbone.data import last_windows, metrics_from_ranks, training_windows
 from seqclean.errors import UsageError
 
 KS = (10, 20)
@@ -91,13 +91,7 @@ def full_rank_metrics(
             t = torch.from_numpy(targets[b : b + batch_size] - 1)
             tgt = scores.gather(1, t.unsqueeze(1))
             ranks.append((scores > tgt).sum(1).numpy())
-    r = np.concatenate(ranks) if ranks else np.zeros(0)
-    out: dict[str, float] = {}
-    for k in KS:
-        hit = r < k
-        out[f"HR@{k}"] = float(hit.mean()) if len(r) else 0.0
-        out[f"NDCG@{k}"] = float(np.where(hit, 1.0 / np.log2(r + 2.0), 0.0).mean()) if len(r) else 0.0
-    return out
+    return metrics_from_ranks(np.concatenate(ranks) if ranks else np.zeros(0), KS)
 
 
 def train_and_test(
