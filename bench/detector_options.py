@@ -25,6 +25,19 @@ from seqclean.scorers.base import ScorerOptions
 from seqclean.scorers.iadsr import IadsrOptions, IadsrScorer
 
 
+def use_options(extra: dict[str, Any]) -> None:
+    """Make the `iadsr` scorer of this process use these IadsrOptions fields (`detector`: SeqDetectorOptions)."""
+    extra = json.loads(json.dumps(extra))
+    if "mix" in extra.get("detector", {}):
+        extra["detector"]["mix"] = tuple(extra["detector"]["mix"])
+
+    def make(cfg: ScorerOptions) -> IadsrScorer:
+        o = IadsrOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, seed=cfg.seed, device=cfg.device, **extra)
+        return IadsrScorer(options=o)
+
+    scorers_mod.SCORERS["iadsr"] = make
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset")
@@ -32,19 +45,13 @@ def main() -> None:
     ap.add_argument("--root", type=Path, required=True)
     a = ap.parse_args()
     extra: dict[str, Any] = json.loads(a.options)
-    if "mix" in extra.get("detector", {}):
-        extra["detector"]["mix"] = tuple(extra["detector"]["mix"])
+    use_options(extra)
     dst = a.root / f"options-{a.dataset}"
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(a.root / f"wd-{a.dataset}", dst)
 
-    def make(cfg: ScorerOptions) -> IadsrScorer:
-        o = IadsrOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, seed=cfg.seed, device=cfg.device, **extra)
-        return IadsrScorer(options=o)
-
-    scorers_mod.SCORERS["iadsr"] = make
     t = time.perf_counter()
-    summ = score(ScoreConfig(workdir=dst)).summary
+    summ = score(ScoreConfig(workdir=dst, rerun=True)).summary
     s = pl.read_parquet(dst / "scores.parquet")
     lab = pl.read_parquet(a.root / a.dataset / "noise_labels.parquet").select("row_index", "is_noise")
     j = s.join(lab, on="row_index")

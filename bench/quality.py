@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from bench.data import ml100k
+from bench.detector_options import use_options
 from bench.plant_noise import last_interactions, plant_noise
 from seqclean.backbone.train import BackboneConfig
 from seqclean.embed import EmbedConfig, embed
@@ -36,6 +37,8 @@ from seqclean.score import ScoreConfig, score
 REPO = Path(__file__).resolve().parent.parent
 SPARSE = {"ml100k_last6to12": (6, 12)}
 """Sparse development cases: ML-100K cut to each user's most recent 6-12 interactions (`last_interactions`)."""
+SPARSE_SHOP = {"sample_last6to12": (6, 12)}
+"""Sparse shop cases: the sample's clean rows cut to each user's last 6-12, item text = title only."""
 
 
 def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame, list[str], str]:
@@ -50,8 +53,17 @@ def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame
             "{title} | {category}",
         )
     base, kind = name.split("-", 1)
-    inter, items = ml100k()
-    log = pl.read_parquet(inter)
+    template = "{title} | {genres}"
+    if base in SPARSE_SHOP:
+        # the sample's clean rows (its generated noise dropped), cut short, titles only: an Amazon-style log
+        inter, items = REPO / "sample_data" / "interactions.parquet", REPO / "sample_data" / "items.parquet"
+        gen = pl.read_parquet(REPO / "sample_data" / "noise_labels.parquet").select("user_id", "timestamp", "is_noise")
+        log = pl.read_parquet(inter).join(gen, on=["user_id", "timestamp"]).filter(~pl.col("is_noise")).drop("is_noise")
+        log = last_interactions(log, *SPARSE_SHOP[base], seed=seed)
+        template = "{title}"
+    else:
+        inter, items = ml100k()
+        log = pl.read_parquet(inter)
     if base in SPARSE:
         log = last_interactions(log, *SPARSE[base], seed=seed)
     noisy, labels = plant_noise(log, rate=0.1, kind=kind, seed=seed)
@@ -60,7 +72,7 @@ def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame
     for frame, file in ((noisy, d / "interactions.parquet"), (labels, d / "noise_labels.parquet")):
         if not (file.exists() and pl.read_parquet(file).equals(frame)):  # unchanged: keep it, embed recorded it
             frame.write_parquet(file)
-    return d / "interactions.parquet", items, labels, ["row_index"], "{title} | {genres}"
+    return d / "interactions.parquet", items, labels, ["row_index"], template
 
 
 def evaluate(
@@ -87,7 +99,7 @@ def evaluate(
         return [r | {"auc_baseline_semantic": None} for r in rows]
     base = root / f"wd-{name}-baseline"  # a copy, so `wd` keeps the iadsr scores (bench.filter_table uses them)
     shutil.copytree(wd, base, dirs_exist_ok=True)
-    score(ScoreConfig(workdir=base, scorer="baseline-semantic", seed=seed))
+    score(ScoreConfig(workdir=base, scorer="baseline-semantic", seed=seed, rerun=True))
     b = pl.read_parquet(base / "scores.parquet").join(labels.select(*keys, "is_noise"), on=keys)
     auc_base = round(roc_auc(b["is_noise"].to_numpy(), b["noise_score"].to_numpy()), 4)
     return [r | {"auc_baseline_semantic": auc_base} for r in rows]
@@ -97,7 +109,7 @@ def _score_and_measure(
     name: str, wd: Path, labels: pl.DataFrame, keys: list[str], seed: int, cold_k: float
 ) -> dict[str, object]:
     t1 = time.perf_counter()
-    result = score(ScoreConfig(workdir=wd, seed=seed, cold_k=cold_k))
+    result = score(ScoreConfig(workdir=wd, seed=seed, cold_k=cold_k, rerun=True))
     summ = result.summary
     t2 = time.perf_counter()
     s = pl.read_parquet(wd / "scores.parquet")
@@ -168,7 +180,10 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true", help="skip the baseline-semantic scorer (faster)")
     ap.add_argument("--cold-k", type=float, default=ScoreConfig.cold_k, help="cold-item blend constant")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the workdirs here (default: a temp dir)")
+    ap.add_argument("--options", default="", help="JSON of non-default IadsrOptions (bench.detector_options)")
     args = ap.parse_args()
+    if args.options:
+        use_options(json.loads(args.options))
     os.environ.setdefault("SEQCLEAN_CACHE_DIR", str(REPO / ".data" / "model-cache"))
     root = args.workdir or Path(tempfile.mkdtemp(prefix="seqclean-quality-"))
     seeds = [int(x) for x in args.score_seeds.split(",")]

@@ -12,9 +12,9 @@ originals. Nothing from any evaluation's ground truth is used.
   items). `k = 0` disables the blend.
 - Uncertainty: each head is an ensemble of MLPs trained on bootstrap resamples; their disagreement, and
   how little of the user's sequence there is to judge from, make `uncertainty` in [0, 1].
-- Calibration: the heads output P(corrupted) at the training corruption prior, not P(noise) in the real
-  log. `Calibration` estimates the real log's noise share and maps raw outputs to posteriors (see its
-  docstring), so `noise_score` reads as the probability that the interaction is noise.
+- Calibration (`seqclean.calibration`, re-exported here): the heads output P(corrupted) at the training
+  corruption prior, not P(noise) in the real log; `Calibration` estimates the real log's noise share and maps
+  raw outputs to posteriors, so `noise_score` reads as the probability that the interaction is noise.
 """
 
 from __future__ import annotations
@@ -23,7 +23,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from seqclean.calibration import (
+    Calibration,
+    apply_group_calibrations,
+    fit_calibration,
+    fit_group_calibrations,
+    fit_ratio_calibration,
+)
 from seqclean.interests import Segments
+
+__all__ = [
+    "Calibration",
+    "Detector",
+    "MLPEnsemble",
+    "apply_group_calibrations",
+    "corrupt",
+    "fit_calibration",
+    "fit_group_calibrations",
+    "fit_ratio_calibration",
+    "train_ensemble",
+]
 
 
 def corrupt(
@@ -145,48 +164,6 @@ def _train_ensemble(
 
 
 @dataclass
-class Calibration:
-    """Maps the detector's raw P(corrupted) to P(noise) in the real log.
-
-    The raw output distribution on real rows is modelled as a mixture: a share `prior` of noise that
-    looks like the corruptions, and clean rows. `prior` is the mixture-proportion estimate
-    min_t P_real(p > t) / P_corrupted(p > t) over thresholds t in the upper tail (Scott, 2015), and the
-    posterior in each raw-score bin is prior * f_corrupted / f_real, made non-decreasing and linearly
-    interpolated between bin centres (ties broken by the raw score, so the ranking is kept).
-    """
-
-    centres: np.ndarray
-    posterior: np.ndarray
-    prior: float
-
-    def __call__(self, p: np.ndarray) -> np.ndarray:
-        out = np.interp(p, self.centres, self.posterior) + 1e-6 * p
-        return np.clip(out, 0.0, 1.0)
-
-
-def fit_calibration(
-    p_real: np.ndarray, p_corrupted: np.ndarray, bins: int = 40, min_tail: float = 0.1, prior: float | None = None
-) -> Calibration:
-    """Estimate the real log's noise share and the per-bin posterior from held-out raw outputs (`prior`: use this
-    noise share instead of estimating it, e.g. one estimated on more rows)."""
-    edges = np.unique(np.quantile(p_real, np.linspace(0.0, 1.0, bins + 1)))
-    edges[0], edges[-1] = 0.0, 1.0 + 1e-9
-    f_real = np.histogram(p_real, bins=edges)[0] / max(p_real.size, 1)
-    f_corr = np.histogram(p_corrupted, bins=edges)[0] / max(p_corrupted.size, 1)
-    tail_real = np.cumsum(f_real[::-1])[::-1]
-    tail_corr = np.cumsum(f_corr[::-1])[::-1]
-    ok = tail_corr >= min_tail
-    ratios = tail_real[ok] / tail_corr[ok]
-    if prior is None:
-        prior = float(np.clip(ratios.min() if ratios.size else 0.0, 0.0, 0.5))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        post = np.where(f_real > 0, prior * f_corr / f_real, 1.0)
-    post = np.maximum.accumulate(np.clip(post, 0.0, 1.0))
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    return Calibration(centres=centres, posterior=post, prior=prior)
-
-
-@dataclass
 class Detector:
     full: MLPEnsemble
     cold: MLPEnsemble
@@ -214,36 +191,3 @@ class Detector:
             "uncertainty": uncertainty.astype(np.float32),
             "collab_weight": w,
         }
-
-
-def fit_group_calibrations(
-    p_real: np.ndarray, g_real: np.ndarray, p_noise: np.ndarray, g_noise: np.ndarray, overall: Calibration, groups: int
-) -> list[Calibration]:
-    """One calibration per position-from-end group (last, second last, the rest).
-
-    The right-hand context is missing at the end of a sequence, so raw outputs there are distributed
-    differently for clean rows too; each group's posterior is read from its own real vs corrupted
-    distributions, so missing evidence does not read as noise. The noise share is the overall estimate:
-    estimating it per group counts the end's weaker separation of clean rows as extra noise (measured: the
-    last two were flagged 4x the middle's rate). Groups with too few rows use `overall`.
-    """
-    out: list[Calibration] = []
-    for g in range(groups):
-        pr, pc = p_real[g_real == g], p_noise[g_noise == g]
-        if pr.size >= 100 and pc.size >= 20:
-            bins = int(np.clip(min(pr.size, 4 * pc.size) // 50, 5, 40))
-            out.append(fit_calibration(pr, pc, bins=bins, prior=overall.prior))
-        else:
-            out.append(overall)
-    return out
-
-
-def apply_group_calibrations(p: np.ndarray, group: np.ndarray, cals: list[Calibration]) -> np.ndarray:
-    """Each row's posterior under its group's calibration (a single calibration serves every group)."""
-    if len(cals) == 1:
-        return cals[0](p)
-    out = np.empty_like(p, dtype=np.float64)
-    for k, cal in enumerate(cals):
-        m = group == k
-        out[m] = cal(p[m])
-    return out

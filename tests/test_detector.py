@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqclean.detector import corrupt, fit_calibration, train_ensemble
+from seqclean.calibration import cap_by_rank
+from seqclean.detector import corrupt, fit_calibration, fit_group_calibrations, fit_ratio_calibration, train_ensemble
 from seqclean.interests import Segments
 
 
@@ -50,3 +51,59 @@ def test_calibration_estimates_the_mixture_share() -> None:
         post = cal(real)
         assert abs(post.mean() - share) < 0.05
         assert (np.diff(cal(np.linspace(0, 1, 50))) >= 0).all()  # monotone: ranking is kept
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _true_posterior(z: np.ndarray, share: float) -> np.ndarray:
+    """Noise N(1, 1) and clean N(-2, 1) in logit space, mixed at `share`."""
+    noise = share * np.exp(-0.5 * (z - 1.0) ** 2)
+    return noise / (noise + (1 - share) * np.exp(-0.5 * (z + 2.0) ** 2))
+
+
+def test_ratio_calibration_follows_the_true_posterior_on_few_rows() -> None:
+    """The end groups hold one row per user: with 300 real rows the posterior must still reach the truth at the
+    top (the binned estimate on five bins is capped at 5x the prior and flagged nothing there)."""
+    rng = np.random.default_rng(0)
+    share, n = 0.1, 300
+    z_real = np.concatenate([rng.normal(1.0, 1.0, int(share * n)), rng.normal(-2.0, 1.0, n - int(share * n))])
+    z_corr = rng.normal(1.0, 1.0, 60)
+    cal = fit_ratio_calibration(_sigmoid(z_real), _sigmoid(z_corr), prior=share)
+    grid = np.array([-1.0, 0.0, 1.0, 2.0])
+    got, want = cal(_sigmoid(grid)), _true_posterior(grid, share)
+    assert np.abs(got - want).max() < 0.2, (got, want)
+    assert cal(_sigmoid(np.array([2.0])))[0] > 0.5
+    binned = fit_calibration(_sigmoid(z_real), _sigmoid(z_corr), bins=5, prior=share)
+    assert binned(_sigmoid(np.array([3.0])))[0] <= 5 * share + 1e-3  # the cap the ratio fit removes
+    assert (np.diff(cal(np.linspace(0, 1, 50))) >= 0).all()
+
+
+def test_group_calibrations_use_the_ratio_fit_at_the_ends_only() -> None:
+    rng = np.random.default_rng(1)
+    p_real, p_noise = rng.beta(2, 8, 3000), rng.beta(6, 2, 600)
+    g_real, g_noise = rng.integers(0, 3, 3000), rng.integers(0, 3, 600)
+    overall = fit_calibration(p_real, p_noise, prior=0.1)
+    cals = fit_group_calibrations(p_real, g_real, p_noise, g_noise, overall, 3)
+    assert all(c.prior == overall.prior for c in cals)
+    assert cals[0].centres.size > 41 and cals[1].centres.size > 41  # tabulated ratio fit (64-point grid)
+    assert cals[2].centres.size <= 40  # the rest keeps the binned estimate
+    small = fit_group_calibrations(p_real[:50], g_real[:50], p_noise, g_noise, overall, 3)
+    assert all(c is overall for c in small)  # too few rows: the overall calibration
+
+
+def test_rank_cap_bounds_an_end_group_flag_rate_by_the_rest() -> None:
+    """Clean rows at the end look noisier to the detector (no right-hand context); capped at the rest's posterior
+    at the same within-group rank, the end is flagged no more often than the rest."""
+    rng = np.random.default_rng(2)
+    p_rest = np.concatenate([rng.beta(2, 8, 9000), rng.beta(6, 2, 1000)])
+    p_end = np.concatenate([rng.beta(3, 6, 900), rng.beta(5, 3, 100)])  # shifted up, weaker separation
+    noise = rng.beta(6, 2, 1200)
+    rest_cal = fit_calibration(p_rest, noise, prior=0.1)
+    loose = fit_ratio_calibration(p_end, rng.beta(5, 3, 120), prior=0.1)
+    capped = cap_by_rank(loose, p_end, p_rest, rest_cal)
+    rest_rate = float((rest_cal(p_rest) > 0.5).mean())
+    assert float((capped(p_end) > 0.5).mean()) <= rest_rate + 0.01
+    assert (capped(p_end) <= loose(p_end) + 1e-6).all()
+    assert capped.kind == "ratio+rank"

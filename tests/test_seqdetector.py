@@ -21,6 +21,7 @@ from seqclean.seqdetector import (
     export_onnx_bytes,
     plan_windows,
     torch_member_probs,
+    truncation_mask,
 )
 from seqclean.workdir import Workdir
 
@@ -68,6 +69,20 @@ def test_corruption_labels_are_exactly_the_changed_rows() -> None:
     # the first and last positions are corrupted too
     pos, from_end = c.segs.position, c.segs.length[c.segs.seg] - 1 - c.segs.position
     assert c.label[pos == 0].any() and c.label[from_end == 0].any()
+
+
+def test_truncation_keeps_a_prefix_of_each_cut_user() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 40, size=400)
+    segs = _segs(lengths.tolist())
+    keep = truncation_mask(segs, np.random.default_rng(1), share=0.5, min_len=3)
+    kept = np.bincount(segs.seg, weights=keep, minlength=lengths.size).astype(int)
+    # a prefix: every kept row comes before every dropped row of its user
+    assert (keep == (segs.position < kept[segs.seg])).all()
+    assert (kept >= np.minimum(lengths, 3)).all() and (kept <= lengths).all()
+    cut = kept < lengths
+    assert 0.3 < cut.mean() < 0.5  # half the users drawn, some of them keep everything by chance
+    assert truncation_mask(segs, np.random.default_rng(1), share=0.0).all()
 
 
 def test_every_row_is_answered_by_a_window_holding_it() -> None:

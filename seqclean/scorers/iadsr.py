@@ -53,6 +53,7 @@ from seqclean.seqdetector import (
     plan_windows,
     position_inputs,
     train_members,
+    truncation_mask,
 )
 from seqclean.suggest import aligned_catalogue, aligned_suggestions
 from seqclean.workdir import Workdir, workdir_errors
@@ -149,7 +150,8 @@ class IadsrScorer:
         def epoch_data(e: int) -> tuple[np.ndarray, ...]:
             d = e % so.corruptions
             if d not in draws:
-                draws[d] = corrupted(~rows_held, np.random.default_rng([o.seed, 1, d]))
+                cut = truncation_mask(segs, np.random.default_rng([o.seed, 5, d]), so.truncate) if d else True
+                draws[d] = corrupted(~rows_held & cut, np.random.default_rng([o.seed, 1, d]))
             c, feats = draws[d]
             r = np.random.default_rng([o.seed, 3, e])
             keep = (r.random(c.iid.size) >= so.collab_dropout).astype(np.float32)
@@ -217,6 +219,7 @@ class IadsrScorer:
             "estimated_noise_rate": round(self.calibration.prior, 6),
             "heldout_corruption_auc": round(roc_auc(hc.label, p_held), 6),
             "heldout_corruption_auc_last_two": round(roc_auc(hc.label[last2], p_held[last2]), 6),
+            "calibration_by_position": [c.kind for c in self.group_calibration],
             "heldout_corruption_ece": round(ece(p_held, hc.label.astype(float)), 6),
             "detector_train": {k: v for k, v in train_info.items() if not k.endswith("_s")},
             "alignment": {

@@ -28,7 +28,7 @@ its own user's rows, so results do not depend on the chunk size.
 
 from __future__ import annotations
 
-from seqclean.seqdetector.corruption import Corruption, corrupt_sequences
+from seqclean.seqdetector.corruption import Corruption, corrupt_sequences, truncation_mask
 from seqclean.seqdetector.infer import SeqDetector, n_inputs, torch_member_probs
 from seqclean.seqdetector.inputs import (
     InputSpec,
@@ -79,4 +79,5 @@ __all__ = [
     "position_inputs",
     "torch_member_probs",
     "train_members",
+    "truncation_mask",
 ]

@@ -88,6 +88,21 @@ def corrupt_sequences(
     )
 
 
+def truncation_mask(segs: Segments, rng: np.random.Generator, share: float, min_len: int = 3) -> np.ndarray:
+    """Rows kept when a `share` of users is cut after a random position (at least `min_len` rows kept).
+
+    A user's true end has no right-hand context; windows over whole histories put only two such rows per
+    user into training (about 2% of rows on MovieLens), so the detector was weakest exactly there (ROC-AUC
+    on the last two 0.04 below the rest). Cut copies make "the end" common in training, with the features
+    computed on the cut sequence as they would be on a shorter log.
+    """
+    n = segs.length
+    cut = rng.random(n.size) < share
+    lo = np.minimum(n, min_len)
+    keep_len = np.where(cut, lo + np.floor(rng.random(n.size) * (n - lo + 1)).astype(np.int64), n)
+    return segs.position < keep_len[segs.seg]
+
+
 def _text_context(iid: np.ndarray, segs: Segments, sem: np.ndarray) -> np.ndarray:
     return l2_normalise(window_mean(sem[iid], segs, 3, 3))
 

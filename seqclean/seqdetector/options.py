@@ -46,6 +46,9 @@ class SeqDetectorOptions:
     replace_rate: float = 0.12
     insert_rate: float = 0.0
     collab_dropout: float = 0.25
+    truncate: float = 0.5
+    """Share of training users cut after a random position in each corruption draw (`truncation_mask`), so the
+    end of a sequence is as common in training as a user's log ends are in a short log."""
     mix: tuple[float, float, float, float] = (0.5, 0.5, 0.0, 0.0)
     """Replacement kinds: uniform, popularity-sampled, backbone-plausible, text-plausible. Half uniform, half
     popularity-sampled: uniform-only training scored 0.794 ROC-AUC on the sample's mixed noise against 0.923
