@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from seqclean.embed import EmbedConfig, EmbedResult, embed
+from seqclean.errors import UnreliableResultError
 from seqclean.filter import FilterConfig, FilterResult, filter_log
 from seqclean.html_report import REPORT_FILE, ReportConfig, write_report
 from seqclean.progress import ProgressFn, no_progress
@@ -73,8 +74,13 @@ def _run(
         lambda: score(score_cfg, progress),
         lambda r: {"interactions": r.n_interactions, "flagged": r.n_flagged, "reused": r.reused},
     )
-    f = timed("filter", lambda: filter_log(filter_cfg), lambda r: {"removed": r.n_removed, "reused": r.reused})
     out = filter_cfg.out
+    try:
+        f = timed("filter", lambda: filter_log(filter_cfg), lambda r: {"removed": r.n_removed, "reused": r.reused})
+    except UnreliableResultError:
+        # the gate refused (exit 7): the report is what tells the team why, so it is still written
+        write_report(ReportConfig(workdir=filter_cfg.workdir, out=out / REPORT_FILE))
+        raise
     page = timed(
         "report",
         lambda: write_report(ReportConfig(workdir=filter_cfg.workdir, out=out / REPORT_FILE, filter_out=out)),

@@ -318,7 +318,10 @@ def test_three_users_are_refused_then_forced(tiny_inputs: tuple[Path, Path], tmp
     args = ["--interactions", str(tmp_path / "three.parquet"), "--items", str(items), "--workdir", str(wd)]
     res = runner.invoke(app, ["run", *args, "--out", str(out), *FAST])
     _one_line_error(res.output, res.exit_code, 7, "unreliable", "more data", "--scorer baseline-semantic", "--force")
-    assert not out.exists()
+    # nothing filtered, no _SUCCESS: only the report, which says why
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]
+    page = (out / "report.html").read_text()
+    assert "Unreliable scores" in page and "nothing was filtered" in page
     summary = json.loads((wd / "summary.json").read_text())
     assert summary["reliable"] is False and summary["unreliable_reasons"]
     res = runner.invoke(app, ["filter", "--workdir", str(wd), "--out", str(out), "--force"])

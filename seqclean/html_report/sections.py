@@ -38,8 +38,13 @@ def _legend(*pairs: tuple[str, str]) -> str:
 def _verdict(d: ReportData) -> str:
     s, f = d.summary, d.filter_summary
     n = s.get("interactions")
+    gate = ""
+    if s.get("reliable") is False:
+        why = "; ".join(escape(str(r)) for r in s.get("unreliable_reasons") or []) or "see self_check"
+        refused = "nothing was filtered" if f is None else "filtered anyway (--force)"
+        gate = f"<strong>Unreliable scores</strong> ({why}): {refused}. "
     if f is None:
-        return (
+        return gate + (
             f"Scored {_f(n)} interactions: {_f(s.get('flagged'))} ({_pct(s.get('flag_rate'))}) flagged at "
             f"noise_score &gt; {_f(s.get('threshold'))}. No filter output was given to this report."
         )
@@ -52,7 +57,7 @@ def _verdict(d: ReportData) -> str:
         did.append(f"replaced {replaced:,}")
     rule = escape(str(f.get("rule", {}).get("name", "")))
     share = f.get("changed_share")
-    return f"Filter {' and '.join(did)} of {_f(n_in)} interactions ({_pct(share)}) — rule: {rule}."
+    return gate + f"Filter {' and '.join(did)} of {_f(n_in)} interactions ({_pct(share)}) — rule: {rule}."
 
 
 def _cards(d: ReportData) -> str:
