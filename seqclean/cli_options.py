@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
-import signal
-import threading
 from collections.abc import Callable
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -17,9 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
-from seqclean.cli_runtime import Command, _raise_terminated
+from seqclean.cli_runtime import Command, guard
 from seqclean.config import SECTIONS, Options, field_specs, flag
-from seqclean.errors import MissingInputError, SeqcleanError, Terminated, UsageError
+from seqclean.errors import MissingInputError, UsageError
 from seqclean.jobfile import load_toml
 from seqclean.log import EventLog
 
@@ -137,40 +135,6 @@ def options_command(
         return command
 
     return deco
-
-
-def guard(fn: Callable[[], None], log: Callable[[], EventLog]) -> None:
-    """Map library errors to a one-line message (or JSON `error` event) and the documented exit code."""
-
-    def fail(message: str, code: int) -> None:
-        log().emit("error", message=message, exit_code=code)
-        raise typer.Exit(code)
-
-    # SIGTERM as an exception (like Ctrl-C) so that every temp file and lock is cleaned up on the way out
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
-    try:
-        fn()
-    except SeqcleanError as exc:
-        fail(str(exc), exc.exit_code)
-    except Terminated:
-        fail("terminated (SIGTERM); no partial files were left, rerun to finish", 143)
-    except KeyboardInterrupt:
-        fail("interrupted; no partial files were left, rerun to finish", 130)
-    except typer.Exit:
-        raise
-    except Exception as exc:
-        if os.environ.get("SEQCLEAN_DEBUG"):
-            raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        fail(
-            f"internal error ({type(exc).__name__}: {first}); rerun with SEQCLEAN_DEBUG=1 for the traceback and "
-            "report it",
-            1,
-        )
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def check_paths(opts: Options, *names: str) -> None:

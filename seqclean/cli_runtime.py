@@ -19,6 +19,7 @@ import typer
 from typer.core import TyperCommand
 
 from seqclean.errors import EXIT_NAMES, SeqcleanError, Terminated
+from seqclean.log import EventLog
 
 EXIT_EPILOG = "Exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_NAMES.items()) + "."
 
@@ -55,34 +56,39 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-def guard(fn: Callable[[], None]) -> None:
-    """Map library errors to a one-line message and the documented exit code.
+def guard(fn: Callable[[], None], log: Callable[[], EventLog] = lambda: EventLog("rich")) -> None:
+    """Map library errors to a one-line message (or JSON `error` event) and the documented exit code.
 
-    SIGTERM is turned into an exception (like Ctrl-C) so that every temp file and lock is cleaned up
-    on the way out: no partial files, exit 143 (130 for SIGINT).
+    SIGTERM is turned into an exception (like Ctrl-C) so that every temp file and lock is cleaned up on the way
+    out: no partial files, exit 143 (130 for SIGINT). The one error path of every command.
     """
+
+    def fail(message: str, code: int) -> None:
+        log().emit("error", message=message, exit_code=code)
+        raise typer.Exit(code)
+
+    # SIGTERM as an exception (like Ctrl-C) so that every temp file and lock is cleaned up on the way out
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         fn()
     except SeqcleanError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
+        fail(str(exc), exc.exit_code)
     except Terminated:
-        typer.echo("error: terminated (SIGTERM); no partial files were left, rerun to finish", err=True)
-        raise typer.Exit(143) from None
+        fail("terminated (SIGTERM); no partial files were left, rerun to finish", 143)
     except KeyboardInterrupt:
-        typer.echo("error: interrupted; no partial files were left, rerun to finish", err=True)
-        raise typer.Exit(130) from None
+        fail("interrupted; no partial files were left, rerun to finish", 130)
+    except typer.Exit:
+        raise
     except Exception as exc:
         if os.environ.get("SEQCLEAN_DEBUG"):
             raise
-        typer.echo(
-            f"error: internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            "rerun with SEQCLEAN_DEBUG=1 for the traceback and report it",
-            err=True,
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        fail(
+            f"internal error ({type(exc).__name__}: {first}); rerun with SEQCLEAN_DEBUG=1 for the traceback and "
+            "report it",
+            1,
         )
-        raise typer.Exit(1) from None
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
