@@ -115,20 +115,20 @@ def warnings_for(checks: dict[str, Any], interactions: Path, items: Path, duplic
 
 
 def duplicate_changes(
-    indexed: pl.LazyFrame, changed: list[pl.DataFrame], cols: tuple[str, str, str], mode: str
+    indexed: pl.LazyFrame, changed: list[pl.DataFrame], cols: tuple[str, str, str], mode: str, keep_last: int = 0
 ) -> pl.DataFrame:
     """Rows for the exact repeats of an earlier (user, item, time) row, which were not scored.
 
     `drop`: every repeat is dropped (a logging fault, not a user signal). `keep`: a repeat follows its
-    first row: dropped or replaced with it, otherwise kept (no row here).
+    first row: dropped or replaced with it, otherwise kept (no row here). A repeat among its user's last
+    `keep_last` rows of the input (time order, ties by row) is never changed: `--keep-last` means never
+    (a leave-one-out target that repeats a training row must stay the target).
     """
     u, i, t = cols
-    dups = (
-        indexed.select(ROW_INDEX, u, i, t)
-        .with_columns(pl.col(ROW_INDEX).min().over([u, i, t]).alias("_first"))
-        .filter(pl.col(ROW_INDEX) != pl.col("_first"))
-        .collect()
-    )
+    rows = indexed.select(ROW_INDEX, u, i, t).with_columns(pl.col(ROW_INDEX).min().over([u, i, t]).alias("_first"))
+    if keep_last > 0:
+        rows = rows.sort([u, t, ROW_INDEX]).filter(pl.len().over(u) - 1 - pl.int_range(pl.len()).over(u) >= keep_last)
+    dups = rows.filter(pl.col(ROW_INDEX) != pl.col("_first")).sort(ROW_INDEX).collect()
     if mode == "drop":
         return dups.select(
             ROW_INDEX,

@@ -153,7 +153,7 @@ def _filter_locked(cfg: FilterConfig, wd: Workdir) -> FilterResult:
     dup_mode = manifest["embed"].get("duplicates", "drop")
     n_dup_changed = 0
     if n_input > n_distinct:  # exact repeats were scored once: they follow --duplicates
-        changed.append(duplicate_changes(indexed, changed, (user, item, time), dup_mode))
+        changed.append(duplicate_changes(indexed, changed, (user, item, time), dup_mode, cfg.keep_last))
         n_dup_changed = changed[-1].height
         counts[DROP] += int((changed[-1]["decision"] == DROP).sum())
         counts[REPLACE] += int((changed[-1]["decision"] == REPLACE).sum())

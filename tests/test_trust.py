@@ -24,10 +24,11 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from seqclean.checks import input_checks
+from seqclean.checks import duplicate_changes, input_checks
 from seqclean.cli import app
 from seqclean.errors import EXIT_CODES
 from seqclean.gate import Floors, self_check
+from seqclean.io import ROW_INDEX
 from seqclean.stages import is_complete, stage_record, sweep_temp_files
 from seqclean.workdir import LOCK_NAME
 from tests.tiny import TINY_BACKBONE_ARGS
@@ -502,3 +503,21 @@ def test_duplicate_rows_follow_their_first_row_or_are_dropped() -> None:
         "exact duplicate of row 0 (--duplicates drop)",
         "exact duplicate of row 1 (--duplicates drop)",
     ]
+
+
+def test_keep_last_protects_a_repeated_last_interaction() -> None:
+    """A leave-one-out target that repeats a training row (same user, item and time: planting can make one) is a
+    repeat of that earlier row; `--keep-last` must still never change it."""
+    log = pl.DataFrame(
+        {
+            "user_id": [1, 1, 1, 2, 2, 2, 2],
+            "item_id": [5, 6, 5, 7, 7, 8, 9],
+            "timestamp": [10, 10, 10, 3, 3, 4, 5],
+        }
+    ).with_row_index(ROW_INDEX)
+    cols = ("user_id", "item_id", "timestamp")
+    dropped = duplicate_changes(log.lazy(), [], cols, "drop")
+    assert dropped[ROW_INDEX].to_list() == [2, 4]
+    protected = duplicate_changes(log.lazy(), [], cols, "drop", keep_last=1)
+    assert protected[ROW_INDEX].to_list() == [4]  # user 1's repeat is its last row; user 2's is in the middle
+    assert duplicate_changes(log.lazy(), [], cols, "drop", keep_last=3)[ROW_INDEX].to_list() == []
