@@ -169,26 +169,6 @@ def partition(seed: int, p: int, lengths: np.ndarray, first_user: int, cat: Cata
     liked = rng.random(n) < 0.75
     kind = np.where(liked, np.where(rng.random(n) < 0.5, chosen[:, 1], chosen[:, 2]), rng.integers(8, size=n))
     item = _draw_in_group(cat, chosen[:, 0] * 8 + kind, rng.random(n))
-    # noise: events of three kinds; a shared event starts a burst of 1-3 rows within the user
-    burst_len = rng.integers(1, 4, size=n)
-    event_rate = noise / (KIND_SHARE[0] + KIND_SHARE[1] + KIND_SHARE[2] * 2.0)  # mean burst length 2
-    event = rng.random(n) < event_rate
-    label = np.where(event, np.searchsorted(np.cumsum(KIND_SHARE), rng.random(n), side="right") + 1, 0)
-    item[label == 1] = rng.integers(cat.group.size, size=int((label == 1).sum()))
-    pop_rows = np.flatnonzero(label == 2)  # up to 8 popularity draws each; the first outside its interests
-    tries = np.searchsorted(cat.pop_cdf, rng.random((pop_rows.size, 8))).clip(max=cat.group.size - 1)
-    outside = ~(cat.cat[tries][:, :, None] == current[pop_rows][:, None, :, 0]).any(axis=2)
-    item[pop_rows] = tries[np.arange(pop_rows.size), outside.argmax(axis=1)]
-    other_user = (np.arange(n_u) + rng.integers(1, max(n_u, 2), size=n_u)) % n_u
-    other = slots[other_user[user], 0]  # another user's first interest
-    other_kind = np.where(rng.random(n) < 0.5, other[:, 1], other[:, 2])
-    shared = label == 3
-    item[shared] = _draw_in_group(cat, other[shared, 0] * 8 + other_kind[shared], rng.random(int(shared.sum())))
-    for off in (1, 2):  # the burst's later rows: the same other interest, new draws
-        src = np.flatnonzero(shared & (burst_len > off) & (pos + off < lengths[user]))
-        dst = src + off
-        label[dst] = 3
-        item[dst] = _draw_in_group(cat, other[src, 0] * 8 + other_kind[src], rng.random(src.size))
     # sessions: a new one with probability 1/4; minutes apart inside, days between (span under a year)
     new_session = (rng.random(n) < 0.25) | (pos == 0)
     day_gap = np.minimum(3 * 86_400.0, 300 * 86_400.0 / np.maximum(1.0, lengths * 0.25))[user]
@@ -196,13 +176,37 @@ def partition(seed: int, p: int, lengths: np.ndarray, first_user: int, cat: Cata
     gap[start] = rng.integers(0, 365 * 86_400, size=n_u)
     csum = np.cumsum(gap)
     ts = T0 + csum - (csum[start] - gap[start])[user]
+    rating = np.round(rng.uniform(1, 5, n) * 2) / 2
+    device = np.array(["ios", "android", "web"])[rng.choice(3, size=n, p=[0.4, 0.35, 0.25])]
+    # noise: events of three kinds; a shared event starts a burst of 1-3 rows within the user. Draws of a
+    # fixed size first and the ones whose size depends on the noise last, so that every draw above (and
+    # so each clean row) is the same whatever `noise` is
+    burst_len = rng.integers(1, 4, size=n)
+    event_rate = noise / (KIND_SHARE[0] + KIND_SHARE[1] + KIND_SHARE[2] * 2.0)  # mean burst length 2
+    event = rng.random(n) < event_rate
+    label = np.where(event, np.searchsorted(np.cumsum(KIND_SHARE), rng.random(n), side="right") + 1, 0)
+    other_user = (np.arange(n_u) + rng.integers(1, max(n_u, 2), size=n_u)) % n_u
+    other = slots[other_user[user], 0]  # another user's first interest
+    other_kind = np.where(rng.random(n) < 0.5, other[:, 1], other[:, 2])
+    item[label == 1] = rng.integers(cat.group.size, size=int((label == 1).sum()))
+    pop_rows = np.flatnonzero(label == 2)  # up to 8 popularity draws each; the first outside its interests
+    tries = np.searchsorted(cat.pop_cdf, rng.random((pop_rows.size, 8))).clip(max=cat.group.size - 1)
+    outside = ~(cat.cat[tries][:, :, None] == current[pop_rows][:, None, :, 0]).any(axis=2)
+    item[pop_rows] = tries[np.arange(pop_rows.size), outside.argmax(axis=1)]
+    shared = label == 3
+    item[shared] = _draw_in_group(cat, other[shared, 0] * 8 + other_kind[shared], rng.random(int(shared.sum())))
+    for off in (1, 2):  # the burst's later rows: the same other interest, new draws
+        src = np.flatnonzero(shared & (burst_len > off) & (pos + off < lengths[user]))
+        dst = src + off
+        label[dst] = 3
+        item[dst] = _draw_in_group(cat, other[src, 0] * 8 + other_kind[src], rng.random(src.size))
     return pl.DataFrame(
         {
             "user_id": (first_user + user).astype(np.int64),
             "item_id": (item + 1).astype(np.int64),
             "timestamp": ts.astype(np.int64),
-            "rating": np.round(rng.uniform(1, 5, n) * 2) / 2,
-            "device": np.array(["ios", "android", "web"])[rng.choice(3, size=n, p=[0.4, 0.35, 0.25])],
+            "rating": rating,
+            "device": device,
             "is_noise": label > 0,
             "noise_kind": pl.Series(label, dtype=pl.Int8).replace_strict(
                 dict(enumerate(KINDS, start=1)), default=None, return_dtype=pl.String
