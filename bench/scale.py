@@ -12,9 +12,12 @@ and `filter` get `--rerun`.
 Measured per stage: wall time; interactions/s (the log's rows / wall time); peak RSS, the child's own
 `ru_maxrss` from `os.wait4` (exact, and nothing of this process counted); and per phase, the largest
 resident set sampled from `/proc/PID/status` every 50 ms (VmRSS) with the high-water mark (VmHWM) when the
-phase ended. Phases come from the stage's JSON log (`--log-format json` on stderr): a phase starts at the
-first `progress` event of a new task (`encode items`, `train sasrec`, `fit detector`, `score users`), the
-first phase (`read`) at the start. With several `--data`, it prints each stage's peak RSS and throughput
+phase ended. Phases come from the stage's JSON log (`--log-format json` on stderr): `start` until the first
+`progress` event; a task's phase (`encode items`, `train sasrec`, `fit detector`, `score users`) from its first
+progress event; when a task reports done == total, `after <task>` begins, and it takes the name of the next
+task when that one reports (the gap is that task's set-up, e.g. score's first chunk before its first
+`score users` event). Progress events come after a unit of work (an encoder batch, a detector step, a chunk),
+so a boundary is late by at most one unit. With several `--data`, it prints each stage's peak RSS and throughput
 as a ratio of the smallest log's (issue 12: peak RSS at 50M at most 1.2x the peak at 1M).
 """
 
@@ -93,7 +96,7 @@ def run_stage(stage: str, argv: list[str]) -> StageRun:
         stdout=subprocess.DEVNULL,
         env=env,
     )
-    phases = [Phase("read", 0.0)]
+    phases = [Phase("start", 0.0)]
     done = threading.Event()
 
     def sample() -> None:
@@ -102,6 +105,13 @@ def run_stage(stage: str, argv: list[str]) -> StageRun:
             ph = phases[-1]
             ph.max_rss_mib, ph.hwm_mib = max(ph.max_rss_mib, rss), max(ph.hwm_mib, hwm)
             time.sleep(POLL_S)
+
+    def new_phase(name: str) -> None:
+        now = time.perf_counter() - t0
+        rss, hwm = _status_mib(proc.pid)
+        phases[-1].seconds = now - phases[-1].t0
+        phases[-1].hwm_mib = max(phases[-1].hwm_mib, hwm)
+        phases.append(Phase(name, now, max_rss_mib=rss, hwm_mib=hwm))
 
     poller = threading.Thread(target=sample, daemon=True)
     poller.start()
@@ -114,12 +124,16 @@ def run_stage(stage: str, argv: list[str]) -> StageRun:
         except json.JSONDecodeError:
             continue
         task = str(ev.get("task", "")).split(" | ")[0]
-        if ev.get("event") == "progress" and task and task not in {p.name for p in phases}:
-            now = time.perf_counter() - t0
-            rss, hwm = _status_mib(proc.pid)
-            phases[-1].seconds = now - phases[-1].t0
-            phases[-1].hwm_mib = max(phases[-1].hwm_mib, hwm)
-            phases.append(Phase(task, now, max_rss_mib=rss, hwm_mib=hwm))
+        if ev.get("event") != "progress" or not task:
+            continue
+        if task not in {p.name for p in phases}:
+            if phases[-1].name.startswith("after "):
+                phases[-1].name = task  # the gap after a finished task is the next one's set-up: count it there
+            else:
+                new_phase(task)
+        total = ev.get("total")
+        if task == phases[-1].name and total is not None and ev.get("done", 0) >= total:
+            new_phase(f"after {task}")
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
@@ -151,9 +165,10 @@ def bench_log(data: Path, root: Path, stages: list[str], extra: dict[str, str]) 
     for stage in stages:
         runs.append(run_stage(stage, stage_argv(stage, data, root, extra[stage])))
         r = runs[-1]
+        phases = "; ".join(f"{p.name} {p.seconds:.1f} s {p.hwm_mib:.0f} MiB" for p in r.phases)
         print(
             f"# {data.name} {stage}: {r.wall_s:.1f} s, {rows / r.wall_s:,.0f} interactions/s, "
-            f"peak RSS {r.peak_mib:.0f} MiB",
+            f"peak RSS {r.peak_mib:.0f} MiB ({phases})",
             flush=True,
         )
     return rows, runs
