@@ -141,6 +141,18 @@ def test_plan_windows_cover_each_position_once() -> None:
     assert (wlen <= 8).all() and (wlen - take > 0).all()
 
 
+def test_read_sequences_per_user_in_position_order(tmp_path: Path) -> None:
+    path = tmp_path / "seq.parquet"
+    pl.DataFrame({"uid": [1, 0, 1, 0, 1, 2], "position": [2, 1, 0, 0, 1, 0], "iid": [7, 5, 3, 4, 9, 1]}).with_columns(
+        pl.col("uid", "position").cast(pl.Int32), pl.col("iid").cast(pl.Int32)
+    ).write_parquet(path)
+    seqs = read_sequences(path)
+    assert [s.tolist() for s in seqs] == [[4, 5], [3, 9, 7], [1]]
+    assert all(s.dtype == np.int64 for s in seqs)
+    pl.DataFrame(schema={"uid": pl.Int32, "position": pl.Int32, "iid": pl.Int32}).write_parquet(path)
+    assert read_sequences(path) == []
+
+
 def test_training_windows_use_every_target_once() -> None:
     s = np.arange(1, 24)
     x, y = training_windows([s, np.array([5])], max_len=10)

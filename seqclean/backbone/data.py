@@ -12,16 +12,15 @@ import polars as pl
 
 
 def read_sequences(path: Path) -> list[np.ndarray]:
-    """Per user (uid order), the iid sequence in position order, from sequences.parquet."""
-    df = (
-        pl.scan_parquet(path)
-        .select("uid", "position", "iid")
-        .sort("uid", "position")
-        .group_by("uid", maintain_order=True)
-        .agg(pl.col("iid"))
-        .collect()
-    )
-    return [np.asarray(s, dtype=np.int64) for s in df["iid"].to_list()]
+    """Per user (uid order), the iid sequence in position order, from sequences.parquet.
+
+    Views into one int64 array cut at each new uid: no Python object per interaction (`to_list()` on
+    the grouped ids cost about 36 bytes an interaction, 1.8 GB at 50M rows; docs/scale.md)."""
+    df = pl.scan_parquet(path).select("uid", "position", "iid").sort("uid", "position").collect()
+    if df.height == 0:
+        return []
+    iid = df["iid"].to_numpy().astype(np.int64)
+    return np.split(iid, np.flatnonzero(np.diff(df["uid"].to_numpy())) + 1)
 
 
 def training_windows(seqs: Sequence[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
