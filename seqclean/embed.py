@@ -24,9 +24,10 @@ from seqclean import __version__
 from seqclean.backbone.config import CONFIG_JSON
 from seqclean.checks import input_checks, validate_duplicates_mode, warnings_for
 from seqclean.columns import infer_embed_config
+from seqclean.config import ENGINES
 from seqclean.embed_inputs import EmbedConfig, EmbedResult, catalogue, embed_model_id, scan_items, scan_log, sequences
 from seqclean.encoder import DEFAULT_MODEL, check_precision, load_encoder
-from seqclean.errors import InputDataError
+from seqclean.errors import InputDataError, UsageError
 from seqclean.io import file_fingerprint, scan_table, write_parquet
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.runtime import providers_for
@@ -41,6 +42,12 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
     and options (`seqclean.stages`): `embed` (sequences, catalogue, semantic vectors) and `backbone`.
     """
     providers_for(cfg.device)  # a bad --device, or cuda without a CUDA provider, fails before any work
+    if cfg.engine not in ENGINES:
+        raise UsageError(f"--engine {cfg.engine}: choose one of {', '.join(ENGINES)}")
+    if cfg.engine == "ray":
+        from seqclean.ray_engine import require_ray
+
+        require_ray()  # without Ray installed: exit 6 before any work
     cfg = infer_embed_config(cfg)  # MovieLens / RecBole files: the column mapping from their layout
     check_precision(cfg.precision)
     validate_duplicates_mode(cfg.duplicates)
@@ -233,8 +240,15 @@ def _semantic_vectors(
         encoder = load_encoder(
             cfg.model, device=cfg.device, threads=cfg.threads, batch_size=cfg.batch_size, precision=cfg.precision
         )
-        provider = encoder.provider
-        new = encoder.encode([texts[k] for k in todo], progress)
+        if cfg.engine == "ray":  # the batches on an actor pool; the backbone still trains here, on the driver
+            from seqclean.ray_engine import encode_ray
+
+            new, provider = encode_ray(
+                encoder, [texts[k] for k in todo], address=cfg.ray_address, actors=cfg.ray_actors, progress=progress
+            )
+        else:
+            provider = encoder.provider
+            new = encoder.encode([texts[k] for k in todo], progress)
     dim = new.shape[1] if new is not None else next(iter(cached.values())).shape[0]
     out = np.zeros((len(hashes), dim), dtype=np.float32)
     new_rows = dict(zip(todo, range(len(todo)), strict=True))
