@@ -112,7 +112,10 @@ def _resolve(value: Any) -> Any:
 
 def _dataset(ray: Any, rows: list[dict[str, Any]]) -> Any:
     """One block per row, so every encoder batch or chunk can go to a different actor."""
-    return ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
+    try:
+        return ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
+    except TypeError:  # Ray before 2.10 named it `parallelism`
+        return ray.data.from_items(rows, parallelism=max(1, len(rows)))
 
 
 def _pool(ray: Any, actors: int, device: str) -> dict[str, Any]:
