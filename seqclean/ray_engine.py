@@ -6,8 +6,9 @@ driver keeps everything that must happen once and in order: fitting the scorer, 
 writing the files. Each actor is built once with what it needs (the fitted scorer is `ray.put` once and
 every actor takes it from the object store; the encoder's ONNX model path, each actor opening its own
 session), and answers one encoder batch or one chunk per call. The driver puts the answers back in order
-and writes them through the same code as the local engine (`seqclean.score.score_chunk`,
-`OnnxTextEncoder.plan` / `run_batch`), so the files are byte-identical to `--engine local`.
+and writes them through the same code as the local engine: the actors run the local engine's own
+functions (`seqclean.score.score_chunk`, `OnnxTextEncoder.plan` / `run_batch`), so the files are
+byte-identical to `--engine local`.
 
 Ray is optional (`pip install 'seqclean[ray]'`): it is imported only here, inside the functions. The
 actors read `sequences.parquet` from the workdir by path, so on a multi-node cluster the workdir must be
@@ -19,10 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -31,8 +32,8 @@ from seqclean.progress import ProgressFn, no_progress
 
 if TYPE_CHECKING:
     from seqclean.encoder.inference import OnnxTextEncoder
-    from seqclean.score import ScoreConfig, ScoredChunk
-    from seqclean.scorers.base import Context, Scorer
+
+T = TypeVar("T")
 
 INSTALL_HINT = "pip install 'seqclean[ray]'"
 
@@ -45,7 +46,7 @@ def require_ray() -> Any:
         import threadpoolctl  # noqa: F401  (the actors match the driver's BLAS threads: see `blas_threads`)
     except ImportError as exc:
         raise RuntimeUnavailableError(
-            f"--engine ray: Ray Data is not installed ({exc.name or exc}); run `{INSTALL_HINT}` or use --engine local"
+            f"--engine ray: {exc.name or 'ray'} is not installed; run `{INSTALL_HINT}` or use --engine local"
         ) from None
     return ray
 
@@ -118,12 +119,12 @@ def _dataset(ray: Any, rows: list[dict[str, Any]]) -> Any:
         return ray.data.from_items(rows, parallelism=max(1, len(rows)))
 
 
-def _pool(ray: Any, actors: int, device: str) -> dict[str, Any]:
+def _pool(ray: Any, actors: int, device: str, n_calls: int) -> dict[str, Any]:
     """map_batches arguments: a fixed pool of `actors`, one GPU each with `--device cuda`, one encoder batch
     or chunk per call. Ray Data's fault tolerance is kept (a lost actor is restarted and its call retried:
     the calls are pure functions of their inputs, so a retry gives the same bytes)."""
     return {
-        "compute": ray.data.ActorPoolStrategy(size=actors),
+        "compute": ray.data.ActorPoolStrategy(size=max(1, min(actors, n_calls))),  # no idle actors
         "batch_size": 1,
         "num_gpus": 1 if device == "cuda" else 0,
     }
@@ -142,49 +143,43 @@ def _in_order(rows: Iterable[dict[str, Any]], n: int, key: str) -> Iterator[Any]
         raise RuntimeError(f"Ray returned {expected} of {n} results in order ({len(pending)} left over)")
 
 
-class ChunkScorerActor:
-    """Scores chunks of whole users with the fitted scorer it was built with (once per actor)."""
+class ChunkActor:
+    """Runs `fn(lo, hi, *shared)` on chunks of whole users; `shared` (the fitted scorer, the catalogue
+    arrays) is taken from the object store once, when the actor starts."""
 
-    def __init__(self, scorer: Any, ctx: Any, cols: dict[str, Any], seq_path: str, blas: int | None) -> None:
+    def __init__(self, fn: Callable[..., Any], shared: tuple[Any, ...], blas: int | None) -> None:
         self._blas = _match_blas(blas)
-        self.scorer = _resolve(scorer)
-        self.ctx = _resolve(ctx)
-        self.cols = cols
-        self.seq_path = Path(seq_path)
+        self.fn = fn
+        self.shared = tuple(_resolve(x) for x in shared)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from seqclean.score import score_chunk
-
         payload = [
-            pickle.dumps(score_chunk(self.seq_path, int(lo), int(hi), self.scorer, self.ctx, self.cols), protocol=5)
+            pickle.dumps(self.fn(int(lo), int(hi), *self.shared), protocol=5)
             for lo, hi in zip(batch["lo"], batch["hi"], strict=True)
         ]
         return {"chunk": batch["chunk"], "payload": np.array(payload, dtype=object)}
 
 
 @contextmanager
-def score_chunks_ray(
-    scorer: Scorer,
-    ctx: Context,
-    cols: dict[str, Any],
-    seq_path: Path,
+def map_chunks_ray(
+    fn: Callable[..., T],
+    shared: tuple[Any, ...],
     bounds: list[tuple[int, int]],
-    cfg: ScoreConfig,
-) -> Iterator[Iterator[ScoredChunk]]:
-    """The scored chunks `bounds` (uid ranges), in order, computed by an actor pool of `cfg.ray_actors`."""
-    with ray_session(cfg.ray_address) as ray:
-        scorer_ref, ctx_ref = ray.put(scorer), ray.put(ctx)  # shipped once; every actor reads the same copy
+    *,
+    address: str | None,
+    actors: int,
+    device: str,
+) -> Iterator[Iterator[T]]:
+    """`fn(lo, hi, *shared)` for every uid range of `bounds`, in order, computed by a pool of `actors`.
+    `fn` must be importable on the workers (`seqclean.score.score_chunk` with the sequences path bound);
+    each of `shared` is put into the object store once, however many actors there are."""
+    with ray_session(address) as ray:
+        refs = tuple(ray.put(x) for x in shared)
         rows = [{"chunk": k, "lo": lo, "hi": hi} for k, (lo, hi) in enumerate(bounds)]
         ds = _dataset(ray, rows).map_batches(
-            ChunkScorerActor,
-            fn_constructor_kwargs={
-                "scorer": scorer_ref,
-                "ctx": ctx_ref,
-                "cols": cols,
-                "seq_path": str(Path(seq_path).resolve()),
-                "blas": blas_threads(),
-            },
-            **_pool(ray, cfg.ray_actors, cfg.device),
+            ChunkActor,
+            fn_constructor_kwargs={"fn": fn, "shared": refs, "blas": blas_threads()},
+            **_pool(ray, actors, device, len(bounds)),
         )
         yield _in_order(ds.iter_rows(), len(bounds), "chunk")
 
@@ -237,7 +232,7 @@ def encode_ray(
                 "batch_size": encoder.batch_size,
                 "blas": blas_threads(),
             },
-            **_pool(ray, actors, encoder.device),
+            **_pool(ray, actors, encoder.device, len(plan)),
         )
         done = 0
         for (rows_k, _), (vectors, provider) in zip(plan, _in_order(ds.iter_rows(), len(plan), "batch"), strict=True):

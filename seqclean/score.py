@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +159,13 @@ def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreR
     with ExitStack() as engine, atomic_path(dest) as tmp:
         chunks: Iterator[ScoredChunk]
         if cfg.engine == "ray":  # the chunks are scored by an actor pool; written here, in order, as below
-            from seqclean.ray_engine import score_chunks_ray
+            from seqclean.ray_engine import map_chunks_ray
 
-            chunks = engine.enter_context(score_chunks_ray(scorer, ctx, cols, seq_path, bounds, cfg))
+            fn = partial(score_chunk, seq_path.resolve())
+            pool = map_chunks_ray(
+                fn, (scorer, ctx, cols), bounds, address=cfg.ray_address, actors=cfg.ray_actors, device=cfg.device
+            )
+            chunks = engine.enter_context(pool)
         else:
             chunks = (score_chunk(seq_path, lo, hi, scorer, ctx, cols) for lo, hi in bounds)
         writer: pq.ParquetWriter | None = None
