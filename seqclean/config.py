@@ -17,7 +17,6 @@ from typing import Any, get_args, get_type_hints
 from seqclean.errors import MissingInputError, UsageError
 
 DUPLICATES, LOGS, PRECS = ("drop", "keep", "error"), ("auto", "rich", "json"), ("fp32", "int8", "fp16")
-ENGINES = ("local", "ray")
 
 
 def opt(default: Any, help: str, *, choices: tuple[str, ...] = (), short: str | None = None) -> Any:
@@ -52,21 +51,12 @@ class GeneralOptions:
     log_format: str = opt("auto", "auto (rich on a terminal, else json), rich, or json (JSON on stderr).", choices=LOGS)
     quiet: bool = opt(False, "No progress display or summary (errors and warnings still go to stderr).", short="-q")
     rerun: bool = opt(False, "Recompute every stage even when complete outputs for these inputs and options exist.")
-    engine: str = opt(
-        "local",
-        "local, or ray: text encoding and chunk scoring on a Ray actor pool, same files (docs/ray.md).",
-        choices=ENGINES,
-    )
-    ray_address: str | None = opt(
-        None, "--engine ray: cluster to join, e.g. auto or ray://head:10001 (default: RAY_ADDRESS, else a local Ray)."
-    )
+    engine: str = opt("local", "local, or ray: Ray actors encode and score (docs/ray.md).", choices=("local", "ray"))
+    ray_address: str | None = opt(None, "--engine ray: cluster address (auto, ray://head:10001); none: a local Ray.")
     ray_actors: int = opt(2, "--engine ray: actors in the encoding and scoring pools.")
 
     def validate(self) -> None:
         _nonneg("seed", self.seed)
-        _positive("ray_actors", self.ray_actors)
-        if self.ray_address is not None and not self.ray_address.strip():
-            raise UsageError("--ray-address is empty; give auto, ray://HOST:10001, or leave it out for a local Ray")
 
 
 @dataclass

@@ -24,12 +24,12 @@ from seqclean import __version__
 from seqclean.backbone.config import CONFIG_JSON
 from seqclean.checks import input_checks, validate_duplicates_mode, warnings_for
 from seqclean.columns import infer_embed_config
-from seqclean.config import ENGINES
 from seqclean.embed_inputs import EmbedConfig, EmbedResult, catalogue, embed_model_id, scan_items, scan_log, sequences
 from seqclean.encoder import DEFAULT_MODEL, check_precision, load_encoder
-from seqclean.errors import InputDataError, UsageError
+from seqclean.errors import InputDataError
 from seqclean.io import file_fingerprint, scan_table, write_parquet
 from seqclean.progress import ProgressFn, no_progress
+from seqclean.ray_engine import check_engine
 from seqclean.runtime import providers_for
 from seqclean.stages import fingerprint, is_complete, kill_point, locked, stage_record
 from seqclean.workdir import BACKBONE_DIR, ITEMS, MANIFEST, SEMANTIC, SEQUENCES, WORKDIR_FORMAT, Workdir
@@ -42,12 +42,7 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
     and options (`seqclean.stages`): `embed` (sequences, catalogue, semantic vectors) and `backbone`.
     """
     providers_for(cfg.device)  # a bad --device, or cuda without a CUDA provider, fails before any work
-    if cfg.engine not in ENGINES:
-        raise UsageError(f"--engine {cfg.engine}: choose one of {', '.join(ENGINES)}")
-    if cfg.engine == "ray":
-        from seqclean.ray_engine import require_ray
-
-        require_ray()  # without Ray installed: exit 6 before any work
+    check_engine(cfg.engine, cfg.ray_actors, cfg.ray_address)  # exit 2, or 6 without Ray: before any work
     cfg = infer_embed_config(cfg)  # MovieLens / RecBole files: the column mapping from their layout
     check_precision(cfg.precision)
     validate_duplicates_mode(cfg.duplicates)

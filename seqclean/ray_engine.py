@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from seqclean.errors import RuntimeUnavailableError
+from seqclean.errors import RuntimeUnavailableError, UsageError
 from seqclean.progress import ProgressFn, no_progress
 
 if TYPE_CHECKING:
@@ -36,6 +36,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 INSTALL_HINT = "pip install 'seqclean[ray]'"
+
+
+def check_engine(engine: str, actors: int, address: str | None) -> None:
+    """`--engine`, `--ray-actors`, `--ray-address` (exit 2), and with `ray` that Ray is installed (exit 6):
+    called before any work, so a bad option does not wait for the fit."""
+    if engine not in ("local", "ray"):
+        raise UsageError(f"--engine {engine}: choose local or ray")
+    if actors < 1:
+        raise UsageError(f"--ray-actors {actors}: must be at least 1")
+    if address is not None and not address.strip():
+        raise UsageError("--ray-address is empty; give auto or ray://HOST:10001, or leave it out for a local Ray")
+    if engine == "ray":
+        require_ray()
 
 
 def require_ray() -> Any:

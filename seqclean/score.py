@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from seqclean.config import DEFAULTS, ENGINES
+from seqclean.config import DEFAULTS
 from seqclean.errors import InputDataError, MissingInputError, UsageError
 from seqclean.gate import Floors, self_check
 from seqclean.interests import Segments
 from seqclean.io import ROW_INDEX, atomic_path, write_json, write_parquet
 from seqclean.progress import ProgressFn, no_progress
+from seqclean.ray_engine import check_engine
 from seqclean.report import ItemAccumulator, SummaryAccumulator
 from seqclean.scorers import SCORERS
 from seqclean.scorers.base import DEFAULT_THRESHOLD, REQUIRED_COLUMNS, Context, Scorer, ScorerOptions
@@ -96,12 +97,7 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
         raise UsageError(f"--threshold {cfg.threshold}: must be between 0 and 1")
     if cfg.chunk_users < 1:
         raise UsageError(f"--chunk-users {cfg.chunk_users}: must be at least 1")
-    if cfg.engine not in ENGINES:
-        raise UsageError(f"--engine {cfg.engine}: choose one of {', '.join(ENGINES)}")
-    if cfg.engine == "ray":
-        from seqclean.ray_engine import require_ray
-
-        require_ray()  # without Ray installed: exit 6 before the workdir is locked or the scorer fitted
+    check_engine(cfg.engine, cfg.ray_actors, cfg.ray_address)  # exit 2, or 6 without Ray: before any work
     cfg.floors.validate()
     wd = Workdir(cfg.workdir)
     reject_file(wd.path, "--workdir")
