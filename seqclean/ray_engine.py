@@ -78,7 +78,8 @@ def ray_session(address: str | None) -> Iterator[Any]:
             kwargs["include_dashboard"] = False  # only valid when starting a local instance
         try:
             ray.init(address=target, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, TimeoutError, its own RpcError...
+            ray.shutdown()  # whatever a half-done init left
             where = f"--ray-address {target}" if target else "a local Ray instance"
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise RuntimeUnavailableError(

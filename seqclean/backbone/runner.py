@@ -117,7 +117,7 @@ class BackboneRunner(StateRunner):
         self.trained_counts = read_trained_counts(d, self._table.shape[0])
         self.dim = self._table.shape[1]
         self._model, self._device, self._threads = d / ONNX_MODEL, device, threads
-        self._session: Any = None
+        self._session: Any
         self._session, self.provider = make_session(self._model, device, threads)
         self._input = INPUT
 
@@ -127,9 +127,6 @@ class BackboneRunner(StateRunner):
         state = self.__dict__.copy()
         state["_session"] = None
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
 
     def _sess(self) -> Any:
         if self._session is None:

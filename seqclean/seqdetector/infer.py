@@ -31,9 +31,6 @@ class SeqDetector:
         state["_session"] = None
         return state
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
     def session(self) -> Any:
         if self._session is None:
             from seqclean.runtime import _ort, providers_for
