@@ -51,6 +51,9 @@ def embed_config(o: Options) -> Any:
         duplicates=e.duplicates,
         rerun=g.rerun,
         update=update_policy(o),
+        engine=g.engine,
+        ray_address=g.ray_address,
+        ray_actors=g.ray_actors,
     )
 
 
@@ -85,6 +88,9 @@ def score_config(o: Options) -> Any:
             detector_auc=s.min_detector_auc, backbone_lift=s.min_backbone_lift, alignment_top1=s.min_alignment_top1
         ),
         rerun=g.rerun,
+        engine=g.engine,
+        ray_address=g.ray_address,
+        ray_actors=g.ray_actors,
     )
 
 

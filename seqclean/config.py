@@ -51,6 +51,9 @@ class GeneralOptions:
     log_format: str = opt("auto", "auto (rich on a terminal, else json), rich, or json (JSON on stderr).", choices=LOGS)
     quiet: bool = opt(False, "No progress display or summary (errors and warnings still go to stderr).", short="-q")
     rerun: bool = opt(False, "Recompute every stage even when complete outputs for these inputs and options exist.")
+    engine: str = opt("local", "local, or ray: Ray actors encode and score (docs/ray.md).", choices=("local", "ray"))
+    ray_address: str | None = opt(None, "--engine ray: cluster address (auto, ray://head:10001); none: a local Ray.")
+    ray_actors: int = opt(2, "--engine ray: actors in the encoding and scoring pools.")
 
     def validate(self) -> None:
         _nonneg("seed", self.seed)

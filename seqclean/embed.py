@@ -29,6 +29,7 @@ from seqclean.encoder import DEFAULT_MODEL, check_precision, load_encoder
 from seqclean.errors import InputDataError
 from seqclean.io import file_fingerprint, scan_table, write_parquet
 from seqclean.progress import ProgressFn, no_progress
+from seqclean.ray_engine import check_engine
 from seqclean.runtime import providers_for
 from seqclean.stages import fingerprint, is_complete, kill_point, locked, stage_record
 from seqclean.workdir import BACKBONE_DIR, ITEMS, MANIFEST, SEMANTIC, SEQUENCES, WORKDIR_FORMAT, Workdir
@@ -41,6 +42,7 @@ def embed(cfg: EmbedConfig, progress: ProgressFn = no_progress) -> EmbedResult:
     and options (`seqclean.stages`): `embed` (sequences, catalogue, semantic vectors) and `backbone`.
     """
     providers_for(cfg.device)  # a bad --device, or cuda without a CUDA provider, fails before any work
+    check_engine(cfg.engine, cfg.ray_actors, cfg.ray_address)  # exit 2, or 6 without Ray: before any work
     cfg = infer_embed_config(cfg)  # MovieLens / RecBole files: the column mapping from their layout
     check_precision(cfg.precision)
     validate_duplicates_mode(cfg.duplicates)
@@ -233,8 +235,15 @@ def _semantic_vectors(
         encoder = load_encoder(
             cfg.model, device=cfg.device, threads=cfg.threads, batch_size=cfg.batch_size, precision=cfg.precision
         )
-        provider = encoder.provider
-        new = encoder.encode([texts[k] for k in todo], progress)
+        if cfg.engine == "ray":  # the batches on an actor pool; the backbone still trains here, on the driver
+            from seqclean.ray_engine import encode_ray
+
+            new, provider = encode_ray(
+                encoder, [texts[k] for k in todo], address=cfg.ray_address, actors=cfg.ray_actors, progress=progress
+            )
+        else:
+            provider = encoder.provider
+            new = encoder.encode([texts[k] for k in todo], progress)
     dim = new.shape[1] if new is not None else next(iter(cached.values())).shape[0]
     out = np.zeros((len(hashes), dim), dtype=np.float32)
     new_rows = dict(zip(todo, range(len(todo)), strict=True))

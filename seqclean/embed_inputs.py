@@ -46,6 +46,9 @@ class EmbedConfig:
     duplicates: str = DEFAULTS.embed.duplicates  # exact (user, item, time) repeats: drop, keep or error
     rerun: bool = DEFAULTS.general.rerun  # recompute even when the workdir holds complete outputs for these inputs
     update: UpdatePolicy | None = field(default_factory=UpdatePolicy)  # backbone on a grown log; None: retrain
+    engine: str = DEFAULTS.general.engine  # local, or ray: text encoding batches on a Ray actor pool (same vectors)
+    ray_address: str | None = DEFAULTS.general.ray_address  # None: RAY_ADDRESS, else a local Ray instance
+    ray_actors: int = DEFAULTS.general.ray_actors
 
     @property
     def template(self) -> str:

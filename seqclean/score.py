@@ -9,7 +9,10 @@ report accumulators.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from seqclean.gate import Floors, self_check
 from seqclean.interests import Segments
 from seqclean.io import ROW_INDEX, atomic_path, write_json, write_parquet
 from seqclean.progress import ProgressFn, no_progress
+from seqclean.ray_engine import check_engine
 from seqclean.report import ItemAccumulator, SummaryAccumulator
 from seqclean.scorers import SCORERS
 from seqclean.scorers.base import DEFAULT_THRESHOLD, REQUIRED_COLUMNS, Context, Scorer, ScorerOptions
@@ -52,6 +56,9 @@ class ScoreConfig:
     seed: int = DEFAULTS.general.seed
     floors: Floors = field(default_factory=Floors)  # self-check gate (seqclean.gate); part of the stage's options
     rerun: bool = DEFAULTS.general.rerun  # recompute even when the workdir holds complete scores for these inputs
+    engine: str = DEFAULTS.general.engine  # local, or ray: chunks scored by a Ray actor pool (same files)
+    ray_address: str | None = DEFAULTS.general.ray_address  # None: RAY_ADDRESS, else a local Ray instance
+    ray_actors: int = DEFAULTS.general.ray_actors
 
 
 @dataclass
@@ -90,6 +97,7 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
         raise UsageError(f"--threshold {cfg.threshold}: must be between 0 and 1")
     if cfg.chunk_users < 1:
         raise UsageError(f"--chunk-users {cfg.chunk_users}: must be at least 1")
+    check_engine(cfg.engine, cfg.ray_actors, cfg.ray_address)  # exit 2, or 6 without Ray: before any work
     cfg.floors.validate()
     wd = Workdir(cfg.workdir)
     reject_file(wd.path, "--workdir")
@@ -143,26 +151,24 @@ def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreR
     import pyarrow.parquet as pq
 
     dest = wd.file(SCORES)
-    with atomic_path(dest) as tmp:
+    bounds = chunk_bounds(n_users, cfg.chunk_users)
+    with ExitStack() as engine, atomic_path(dest) as tmp:
+        chunks: Iterator[ScoredChunk]
+        if cfg.engine == "ray":  # the chunks are scored by an actor pool; written here, in order, as below
+            from seqclean.ray_engine import map_chunks_ray
+
+            fn = partial(score_chunk, seq_path.resolve())
+            pool = map_chunks_ray(
+                fn, (scorer, ctx, cols), bounds, address=cfg.ray_address, actors=cfg.ray_actors, device=cfg.device
+            )
+            chunks = engine.enter_context(pool)
+        else:
+            chunks = (score_chunk(seq_path, lo, hi, scorer, ctx, cols) for lo, hi in bounds)
         writer: pq.ParquetWriter | None = None
         try:
-            for lo in range(0, n_users, cfg.chunk_users):
-                hi = min(lo + cfg.chunk_users, n_users)
-                frame = (
-                    pl.scan_parquet(seq_path)
-                    .filter(pl.col("uid").is_between(lo, hi - 1))
-                    .sort(["uid", "position"])
-                    .collect()
-                )
-                out = _score_frame(frame, scorer, ctx, cols)
-                is_noisy = out["is_noisy"].to_numpy()
-                iid = frame["iid"].to_numpy()
-                score_arr = out["noise_score"].to_numpy()
-                items.update(iid, score_arr, is_noisy)
-                segs = Segments.from_sorted_ids(frame["uid"].to_numpy())
-                seq_len = segs.length[segs.seg]
-                summary.update(score_arr, is_noisy, ctx.cold[iid], seq_len - 1 - segs.position, seq_len)
-                table = out.to_arrow()
+            for (_, hi), chunk in zip(bounds, chunks, strict=True):
+                _fold(chunk, ctx, items, summary)
+                table = chunk.scores.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
                 writer.write_table(table, row_group_size=100_000)
@@ -208,6 +214,38 @@ def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreR
     kill_point("score")
     timing = dict(getattr(scorer, "timing", {}))
     return ScoreResult(n_interactions=summ["interactions"], n_flagged=summ["flagged"], summary=summ, timing=timing)
+
+
+@dataclass
+class ScoredChunk:
+    """One chunk's rows of scores.parquet, and the dense ids the report accumulators fold in."""
+
+    scores: pl.DataFrame
+    iid: np.ndarray
+    uid: np.ndarray
+
+
+def chunk_bounds(n_users: int, chunk_users: int) -> list[tuple[int, int]]:
+    """[lo, hi) uid ranges of whole users, in the order their rows are written."""
+    return [(lo, min(lo + chunk_users, n_users)) for lo in range(0, n_users, chunk_users)]
+
+
+def score_chunk(seq_path: Path, lo: int, hi: int, scorer: Scorer, ctx: Context, cols: dict[str, Any]) -> ScoredChunk:
+    """Read users [lo, hi) (a predicate on `uid`) and score them: the one chunk function of both engines
+    (the Ray engine's actors call it too, so the two cannot drift)."""
+    frame = pl.scan_parquet(seq_path).filter(pl.col("uid").is_between(lo, hi - 1)).sort(["uid", "position"]).collect()
+    out = _score_frame(frame, scorer, ctx, cols)
+    return ScoredChunk(scores=out, iid=frame["iid"].to_numpy(), uid=frame["uid"].to_numpy())
+
+
+def _fold(chunk: ScoredChunk, ctx: Context, items: ItemAccumulator, summary: SummaryAccumulator) -> None:
+    """Add one chunk to the item report and summary accumulators (on the driver, in chunk order)."""
+    is_noisy = chunk.scores["is_noisy"].to_numpy()
+    score_arr = chunk.scores["noise_score"].to_numpy()
+    items.update(chunk.iid, score_arr, is_noisy)
+    segs = Segments.from_sorted_ids(chunk.uid)
+    seq_len = segs.length[segs.seg]
+    summary.update(score_arr, is_noisy, ctx.cold[chunk.iid], seq_len - 1 - segs.position, seq_len)
 
 
 def _score_frame(frame: pl.DataFrame, scorer: Scorer, ctx: Context, cols: dict[str, Any]) -> pl.DataFrame:

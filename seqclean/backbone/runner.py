@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -115,15 +116,31 @@ class BackboneRunner(StateRunner):
         self._table = read_item_table(d)
         self.trained_counts = read_trained_counts(d, self._table.shape[0])
         self.dim = self._table.shape[1]
-        self._session, self.provider = make_session(d / ONNX_MODEL, device, threads)
+        self._model, self._device, self._threads = d / ONNX_MODEL, device, threads
+        self._session: Any
+        self._session, self.provider = make_session(self._model, device, threads)
         self._input = INPUT
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles without the ONNX Runtime session (it does not pickle): `--engine ray` ships the fitted
+        scorer to its actors, and each re-opens the model by path, on its own device, at first use."""
+        state = self.__dict__.copy()
+        state["_session"] = None
+        return state
+
+    def _sess(self) -> Any:
+        if self._session is None:
+            from seqclean.runtime import make_session
+
+            self._session, self.provider = make_session(self._model, self._device, self._threads)
+        return self._session
 
     def hidden_states(self, item_seq: np.ndarray) -> np.ndarray:
         """item_seq int64 [B, L] (L <= max_len, right-padded with 0) -> float32 [B, L, d]."""
         x = np.ascontiguousarray(item_seq, dtype=np.int64)
         if x.ndim != 2 or x.shape[1] > self.max_len:
             raise ValueError(f"item_seq must be [B, L] with L <= {self.max_len}, got {x.shape}")
-        out: np.ndarray = self._session.run(None, {self._input: x})[0]
+        out: np.ndarray = self._sess().run(None, {self._input: x})[0]
         return out.astype(np.float32, copy=False)
 
 

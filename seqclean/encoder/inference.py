@@ -39,7 +39,10 @@ class OnnxTextEncoder:
         if batch_size < 1:
             raise UsageError(f"--encoder-batch-size {batch_size}: give a positive number")
         self.layout = read_st_layout(export_dir)
+        self.export_dir = export_dir
         self.precision = precision
+        self.device = device
+        self.threads = threads
         self.batch_size = batch_size
         self.session, self.provider = make_session(onnx_file(export_dir, precision), device, threads)
         self.tokenizer = Tokenizer.from_file(str(self.layout.transformer_dir / "tokenizer.json"))
@@ -69,18 +72,30 @@ class OnnxTextEncoder:
         out = self.session.run([OUTPUT_NAME], {k: v for k, v in feeds.items() if k in self.input_names})[0]
         return np.asarray(out, dtype=np.float32)
 
-    def encode(self, texts: list[str], progress: ProgressFn = no_progress) -> np.ndarray:
-        """float32 (n, dim), rows L2-normalised, in the order of `texts`."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+    def plan(self, texts: list[str]) -> list[tuple[np.ndarray, list[list[int]]]]:
+        """The encoder batches: (rows of `texts`, their token ids). Texts are sorted by token count (stable)
+        and cut every `batch_size`; a row's vector depends on its batch's padding, so both engines use this."""
         if not texts:
-            return out
+            return []
         prepared = [t.lower() if self.layout.lowercase else t for t in texts]
         ids = [e.ids for e in self.tokenizer.encode_batch(prepared)]
         order = np.argsort(np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids)), kind="stable")
-        done = 0
+        batches = []
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
-            out[rows] = self._run([ids[r] if ids[r] else [self.layout.pad_id] for r in rows])
+            batches.append((rows, [ids[r] if ids[r] else [self.layout.pad_id] for r in rows]))
+        return batches
+
+    def run_batch(self, ids: list[list[int]]) -> np.ndarray:
+        """Vectors of one planned batch, float32 (len(ids), dim)."""
+        return self._run(ids)
+
+    def encode(self, texts: list[str], progress: ProgressFn = no_progress) -> np.ndarray:
+        """float32 (n, dim), rows L2-normalised, in the order of `texts`."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        done = 0
+        for rows, ids in self.plan(texts):
+            out[rows] = self.run_batch(ids)
             done += len(rows)
             progress("encode items", done, len(texts))
         return out

@@ -24,6 +24,13 @@ class SeqDetector:
     provider: str = "unknown"
     _session: Any = field(default=None, repr=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles without the session (it does not pickle): `--engine ray` ships the fitted detector to its
+        actors, which re-open it from `onnx` on their own device at first use (`session`)."""
+        state = self.__dict__.copy()
+        state["_session"] = None
+        return state
+
     def session(self) -> Any:
         if self._session is None:
             from seqclean.runtime import _ort, providers_for
