@@ -61,6 +61,14 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"NDCG@10 gap clean − noisy: {summ['ndcg10_gap_clean_minus_noisy']:.4f}; seqclean recovers "
             f"{summ['gap_recovered_by_seqclean']:.0%} of it."
         )
+    paired = next((v for k, v in summ.items() if k.startswith("paired_ndcg10_minus_")), None)
+    if paired and cfg["seeds"] > 1:
+        base = "noisy" if cfg["plant"] != "none" else "raw"
+        lines.append(
+            f"NDCG@10 minus the {base} log's, paired by training seed (mean ± std of the differences): "
+            + "; ".join(f"{LABELS[n]} {v['mean']:+.4f} ± {v['std']:.4f}" for n, v in paired.items() if n in LABELS)
+            + "."
+        )
     beats = summ["seqclean_beats_by_more_than_1sd"]
     lines.append(
         "seqclean ahead by more than one std: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in beats.items())

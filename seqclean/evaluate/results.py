@@ -113,6 +113,13 @@ def build_report(
         other: bool(nd["seqclean"] - nd[other] > max(sd, arm_rows[other]["test"]["NDCG@10"]["std"]))
         for other in ("random", *SINGLE_SPACE)
     }
+    # the same training seed shares initialisation and batch order across arms: per-seed differences cancel that
+    base_vals = [r.test["NDCG@10"] for r in results[base]]
+    summary["paired_ndcg10_minus_" + base] = {
+        name: _stats([r.test["NDCG@10"] - b for r, b in zip(results[name], base_vals, strict=True)])
+        for name in arm_rows
+        if name != base
+    }
     sweep_rows: list[dict[str, Any]] = (
         [
             {"share": 0.0, "rows": 0, "method": m, "NDCG@10": arm_rows[base]["test"]["NDCG@10"]}
