@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from seqclean.progress import ProgressFn, no_progress
+from seqclean.progress import ProgressFn, no_progress, rich_bars
 
 PROGRESS_EVERY_S = 10.0
 FORMATS = ("auto", "rich", "json")
@@ -133,24 +133,5 @@ class EventLog:
 
             yield emit_progress
             return
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        tasks: dict[str, Any] = {}
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-            console=Console(file=self.err),
-        ) as bar:
-
-            def update(task: str, done: int, total: int | None) -> None:
-                # "train sasrec | loss 7.12 | ..." updates the row of "train sasrec"
-                key = task.split(" | ")[0]
-                if key not in tasks:
-                    tasks[key] = bar.add_task(task, total=total)
-                bar.update(tasks[key], completed=done, total=total, description=task)
-
+        with rich_bars(self.err) as update:
             yield update

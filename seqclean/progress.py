@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 ProgressFn = Callable[[str, int, int | None], None]
 
@@ -20,16 +20,19 @@ def no_progress(task: str, done: int, total: int | None) -> None:
 
 
 @contextmanager
-def terminal_progress(quiet: bool) -> Iterator[ProgressFn]:
-    """A rich progress display on a terminal; silence otherwise (cron, pipes, tests)."""
-    if quiet or not sys.stdout.isatty():
-        yield no_progress
-        return
+def rich_bars(file: TextIO | None = None) -> Iterator[ProgressFn]:
+    """A `ProgressFn` drawing one rich bar per task on `file` (default: the console's stdout)."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     tasks: dict[str, Any] = {}
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        console=Console(file=file),
     ) as bar:
 
         def update(task: str, done: int, total: int | None) -> None:
@@ -39,4 +42,14 @@ def terminal_progress(quiet: bool) -> Iterator[ProgressFn]:
                 tasks[key] = bar.add_task(task, total=total)
             bar.update(tasks[key], completed=done, total=total, description=task)
 
+        yield update
+
+
+@contextmanager
+def terminal_progress(quiet: bool) -> Iterator[ProgressFn]:
+    """A rich progress display on a terminal; silence otherwise (cron, pipes, tests)."""
+    if quiet or not sys.stdout.isatty():
+        yield no_progress
+        return
+    with rich_bars() as update:
         yield update
