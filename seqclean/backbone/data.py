@@ -3,7 +3,9 @@ and the full-ranking metrics (HR@10, NDCG@10) that early stopping and `bench/` u
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +108,24 @@ def metrics_from_ranks(r: np.ndarray, ks: Sequence[int]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- training
+
+
+@dataclass
+class BestEpoch:
+    """Epoch selection on validation NDCG@10, shared by the backbone and evaluate's downstream SASRec: the best
+    epoch's metrics and weights, and when `patience` epochs in a row brought no improvement."""
+
+    patience: int
+    state: dict[str, Any]  # the best epoch's weights (the initial ones until an epoch is recorded)
+    best: dict[str, float] = field(default_factory=dict)
+    epoch: int = 0
+    bad: int = 0
+
+    def step(self, epoch: int, metrics: dict[str, float], model: Any) -> bool:
+        """Record one epoch's validation metrics (keeping the weights when they are the best); True = stop."""
+        if not self.best or metrics["NDCG@10"] > self.best["NDCG@10"]:
+            self.best, self.epoch, self.bad = metrics, epoch, 0
+            self.state = copy.deepcopy(model.state_dict())
+            return False
+        self.bad += 1
+        return self.bad >= self.patience

@@ -34,7 +34,7 @@ from seqclean.backbone.config import (
     BackboneConfig,
     write_item_embeddings,
 )
-from seqclean.backbone.data import last_windows, rank_metrics, read_sequences, training_windows
+from seqclean.backbone.data import BestEpoch, last_windows, rank_metrics, read_sequences, training_windows
 from seqclean.backbone.runner import BackboneRunner
 from seqclean.errors import InputDataError, RuntimeUnavailableError
 from seqclean.io import write_bytes, write_json
@@ -155,12 +155,11 @@ def fit(
         x_all = torch.from_numpy(inputs)
         y_all = torch.from_numpy(targets)
         real_len = torch.from_numpy((inputs > 0).sum(1))
-        best: dict[str, float] = {}
-        best_state = copy.deepcopy(model.state_dict())
-        best_epoch, bad, history = 0, 0, []
+        sel = BestEpoch(cfg.patience, state=copy.deepcopy(model.state_dict()))
+        history: list[dict[str, float]] = []
         if init is not None:
-            best = rank_metrics(model, v_in, v_len, valid_targets, device)
-            history.append({"epoch": 0.0, "loss": float("nan"), **best})
+            sel.step(0, rank_metrics(model, v_in, v_len, valid_targets, device), model)
+            history.append({"epoch": 0.0, "loss": float("nan"), **sel.best})
         progress(task, 0, cfg.epochs)
         epoch = 0
         for epoch in range(1, cfg.epochs + 1):
@@ -184,17 +183,14 @@ def fit(
             row = {"epoch": float(epoch), "loss": total / max(count, 1), **metrics}
             history.append(row)
             progress(f"{task} | loss {row['loss']:.3f} | val NDCG@10 {metrics['NDCG@10']:.4f}", epoch, cfg.epochs)
-            if not best or metrics["NDCG@10"] > best["NDCG@10"]:
-                best, best_epoch, bad = metrics, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    break
-        model.load_state_dict(best_state)
+            if sel.step(epoch, metrics, model):
+                break
+        model.load_state_dict(sel.state)
         model.eval()
-    progress(f"{task} | best epoch {best_epoch} | val NDCG@10 {best['NDCG@10']:.4f}", cfg.epochs, cfg.epochs)
-    return FitResult(model=model, best_epoch=best_epoch, epochs_run=epoch, valid=best, device=device, history=history)
+    progress(f"{task} | best epoch {sel.epoch} | val NDCG@10 {sel.best['NDCG@10']:.4f}", cfg.epochs, cfg.epochs)
+    return FitResult(
+        model=model, best_epoch=sel.epoch, epochs_run=epoch, valid=sel.best, device=device, history=history
+    )
 
 
 def train_backbone(

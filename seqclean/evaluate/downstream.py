@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from seqclean.backbone.data import last_windows, metrics_from_ranks, training_windows
+from seqclean.backbone.data import BestEpoch, last_windows, metrics_from_ranks, training_windows
 from seqclean.errors import UsageError
 
 KS = (10, 20)
@@ -125,9 +125,8 @@ def train_and_test(
         model = SASRec(n_items, cfg.hidden, cfg.layers, cfg.heads, cfg.max_len, cfg.dropout)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         x_all, y_all = torch.from_numpy(inputs), torch.from_numpy(targets)
-        best: dict[str, float] = {}
-        best_state = copy.deepcopy(model.state_dict())
-        best_epoch, bad, epoch = 0, 0, 0
+        sel = BestEpoch(cfg.patience, state=copy.deepcopy(model.state_dict()))
+        epoch = 0
         history: list[float] = []
         for epoch in range(1, cfg.epochs + 1):
             model.train()
@@ -141,21 +140,16 @@ def train_and_test(
                 opt.step()
             m = full_rank_metrics(model, train_seqs, valid_targets, cfg.max_len)
             history.append(round(m["NDCG@10"], 5))
-            if not best or m["NDCG@10"] > best["NDCG@10"]:
-                best, best_epoch, bad = m, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    break
-        model.load_state_dict(best_state)
+            if sel.step(epoch, m, model):
+                break
+        model.load_state_dict(sel.state)
         test = full_rank_metrics(model, test_inputs, test_targets, cfg.max_len)
     finally:
         torch.set_num_threads(before)
     return TrainResult(
-        valid=best,
+        valid=sel.best,
         test=test,
-        best_epoch=best_epoch,
+        best_epoch=sel.epoch,
         epochs_run=epoch,
         seconds=time.perf_counter() - t0,
         cpu_seconds=time.process_time() - c0,
