@@ -81,28 +81,28 @@ def fit_group_calibrations(
         pr, pc = p_real[g_real == g], p_noise[g_noise == g]
         if pr.size < 50:
             out.append(overall)
-        elif pc.size < 10:  # too few corruptions to fit a ratio: the rest's posterior at the same rank
-            ones = Calibration(np.array([0.0, 1.0]), np.ones(2), overall.prior, kind="constant")
-            out.append(cap_by_rank(ones, pr, pr_rest, rest_cal))
-        else:
-            out.append(cap_by_rank(fit_ratio_calibration(pr, pc, prior=overall.prior), pr, pr_rest, rest_cal))
+        else:  # with too few corruptions to fit a ratio: the rest's posterior at the same rank alone
+            ratio = fit_ratio_calibration(pr, pc, prior=overall.prior) if pc.size >= 10 else None
+            out.append(cap_by_rank(ratio, pr, pr_rest, rest_cal))
     return out + [rest_cal]
 
 
-def cap_by_rank(cal: Calibration, p_group: np.ndarray, p_rest: np.ndarray, rest_cal: Calibration) -> Calibration:
-    """`cal`, lowered wherever the rest's posterior at the same quantile of its own real outputs is lower.
+def cap_by_rank(cal: Calibration | None, p_group: np.ndarray, p_rest: np.ndarray, rest_cal: Calibration) -> Calibration:
+    """`cal`, lowered wherever the rest's posterior at the same quantile of its own real outputs is lower (with
+    no `cal`: that posterior alone).
 
     Under the model's assumption (the same noise share at every position) this bounds an end group's flag rate
     by the middle's; a weaker separation at the end may still lower it (measured on ML-100K: the ratio fit
     alone flagged the last two at 1.6x the middle).
     """
     grid = np.quantile(p_group.astype(np.float64), np.linspace(0.0, 1.0, 65))
-    centres = np.unique(np.concatenate([cal.centres, grid, [0.0, 1.0]]))
+    centres = np.unique(np.concatenate([grid, [0.0, 1.0], [] if cal is None else cal.centres]))
     level = np.searchsorted(np.sort(p_group), centres, side="right") / max(p_group.size, 1)
-    twin = np.quantile(p_rest, np.clip(level, 0.0, 1.0))
-    post = np.minimum(cal(centres), rest_cal(twin))
-    kind = "rank" if cal.kind == "constant" else f"{cal.kind}+rank"
-    return Calibration(centres=centres, posterior=np.maximum.accumulate(post), prior=cal.prior, kind=kind)
+    post = rest_cal(np.quantile(p_rest, np.clip(level, 0.0, 1.0)))
+    if cal is not None:
+        post = np.minimum(cal(centres), post)
+    kind = "rank" if cal is None else f"{cal.kind}+rank"
+    return Calibration(centres=centres, posterior=np.maximum.accumulate(post), prior=rest_cal.prior, kind=kind)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
