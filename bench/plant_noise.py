@@ -4,7 +4,8 @@ A seeded `rate` share of all interactions (exactly round(rate * n) rows, chosen 
 item replaced by a random catalogue item different from the original: uniformly over the log's items
 (`kind="uniform"`, LLM4DSR) or in proportion to item popularity (`kind="popularity"`, harder: popular
 items look plausible everywhere). User, timestamp and every other column are left as they were, so
-the row order and schema of the log are unchanged.
+the row order and schema of the log are unchanged. Replacement is `seqclean.evaluate.plant.plant_noise` over
+every row (evaluate restricts it to training inputs); only the bench's insertion differs (appended rows).
 
 `kind="insert"` instead adds round(rate * n) new rows (a uniformly drawn catalogue item each), every one
 at a random place in a random user's sequence (before or after a uniformly chosen row of the log), with a
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from seqclean.evaluate.plant import plant_noise as plant_in_training
 
 KINDS = ("uniform", "popularity", "insert")
 
@@ -45,43 +48,11 @@ def plant_noise(
         raise ValueError(f"rate {rate}: must be between 0 and 1")
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r}: choose one of {', '.join(KINDS)}")
-    rng = np.random.default_rng(seed)
-    n = log.height
     if kind == "insert":
-        return _insert(log, rate, rng, user_col, item_col, time_col)
-    items = log[item_col]
-    counts = items.value_counts(sort=False).sort(item_col)
-    cat = counts[item_col]
-    k = int(round(rate * n))
-    rows = np.sort(rng.choice(n, size=k, replace=False)) if k else np.zeros(0, dtype=np.int64)
-    orig_pos = np.searchsorted(cat.to_numpy(), items.to_numpy()[rows])
-    if kind == "uniform":
-        p = None
-    else:
-        w = counts["count"].to_numpy().astype(np.float64)
-        p = w / w.sum()
-    new_pos = rng.choice(cat.len(), size=k, p=p)
-    same = new_pos == orig_pos
-    while same.any() and cat.len() > 1:  # redraw until every planted item differs from the original
-        new_pos[same] = rng.choice(cat.len(), size=int(same.sum()), p=p)
-        same = new_pos == orig_pos
-    is_noise = np.zeros(n, dtype=bool)
-    is_noise[rows] = True
-    new_items = items.to_numpy().copy()
-    new_items[rows] = cat.to_numpy()[new_pos]
-    noisy = log.with_columns(pl.Series(item_col, new_items, dtype=items.dtype))
-    labels = pl.DataFrame(
-        {
-            "row_index": np.arange(n, dtype=np.uint32),
-            user_col: log[user_col],
-            time_col: log[time_col],
-            "is_noise": is_noise,
-        }
-    ).with_columns(
-        pl.when(pl.col("is_noise")).then(pl.lit(kind)).otherwise(None).alias("noise_kind"),
-        items.alias("original_item"),
-    )
-    return noisy, labels
+        return _insert(log, rate, np.random.default_rng(seed), user_col, item_col, time_col)
+    # replacement: the library's planting over every row (evaluate restricts it to training inputs)
+    noisy, labels = plant_in_training(log, rate, kind, seed, user_col, item_col, time_col)
+    return noisy, labels.drop("source_row")
 
 
 def _insert(
