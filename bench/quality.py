@@ -41,7 +41,7 @@ SPARSE_SHOP = {"sample_last6to12": (6, 12)}
 """Sparse shop cases: the sample's clean rows cut to each user's last 6-12, item text = title only."""
 
 
-def _prepare(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame, list[str], str]:
+def prepare_dataset(name: str, root: Path, seed: int) -> tuple[Path, Path, pl.DataFrame, list[str], str]:
     """(interactions, items, labels, join keys, text template) for a dataset name."""
     if name == "sample":
         labels = pl.read_parquet(REPO / "sample_data" / "noise_labels.parquet")
@@ -87,7 +87,7 @@ def evaluate(
 ) -> list[dict[str, object]]:
     """Embed once, then score with each of `score_seeds` (the detector's own randomness: probe set, fit sample,
     corruptions, initialisation); one result row per score seed."""
-    inter, items, labels, keys, template = _prepare(name, root, seed)
+    inter, items, labels, keys, template = prepare_dataset(name, root, seed)
     wd = root / f"wd-{name}"
     t0 = time.perf_counter()
     if not (reuse and (wd / "manifest.json").exists()):

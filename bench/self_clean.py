@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bench.quality import _prepare
+from bench.quality import prepare_dataset
 from seqclean.backbone.train import BackboneConfig
 from seqclean.embed import EmbedConfig, embed
 from seqclean.metrics import roc_auc
@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--share", type=float, default=None, help="share to drop (default: estimated_noise_rate)")
     ap.add_argument("--seed", type=int, default=0, help="detector seed of the second round")
     a = ap.parse_args()
-    inter, items, labels, keys, template = _prepare(a.dataset, a.workdir, 0)
+    inter, items, labels, keys, template = prepare_dataset(a.dataset, a.workdir, 0)
     wd = a.workdir / f"wd-{a.dataset}"
     first = json.loads((wd / SCORE_SUMMARY).read_text())
     share = a.share if a.share is not None else float(first["estimated_noise_rate"])
