@@ -33,7 +33,7 @@ def use_options(extra: dict[str, Any]) -> None:
 
     def make(cfg: ScorerOptions) -> IadsrScorer:
         o = IadsrOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, seed=cfg.seed, device=cfg.device, **extra)
-        return IadsrScorer(options=o)
+        return IadsrScorer(options=o, backbone=cfg.backbone)
 
     scorers_mod.SCORERS["iadsr"] = make
 

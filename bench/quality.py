@@ -84,6 +84,7 @@ def evaluate(
     reuse: bool = False,
     baseline: bool = True,
     threads: int | None = None,
+    rounds: str = "auto",
 ) -> list[dict[str, object]]:
     """Embed once, then score with each of `score_seeds` (the detector's own randomness: probe set, fit sample,
     corruptions, initialisation); one result row per score seed."""
@@ -94,7 +95,10 @@ def evaluate(
         bb = BackboneConfig(threads=threads)
         embed(EmbedConfig(interactions=inter, items=items, workdir=wd, text_template=template, seed=seed, backbone=bb))
     embed_s = time.perf_counter() - t0
-    rows = [_score_and_measure(name, wd, labels, keys, s, cold_k) | {"embed_s": round(embed_s, 1)} for s in score_seeds]
+    rows = [
+        _score_and_measure(name, wd, labels, keys, s, cold_k, rounds) | {"embed_s": round(embed_s, 1)}
+        for s in score_seeds
+    ]
     if not baseline:
         return [r | {"auc_baseline_semantic": None} for r in rows]
     base = root / f"wd-{name}-baseline"  # a copy, so `wd` keeps the iadsr scores (bench.filter_table uses them)
@@ -106,10 +110,10 @@ def evaluate(
 
 
 def _score_and_measure(
-    name: str, wd: Path, labels: pl.DataFrame, keys: list[str], seed: int, cold_k: float
+    name: str, wd: Path, labels: pl.DataFrame, keys: list[str], seed: int, cold_k: float, rounds: str = "auto"
 ) -> dict[str, object]:
     t1 = time.perf_counter()
-    result = score(ScoreConfig(workdir=wd, seed=seed, cold_k=cold_k, rerun=True))
+    result = score(ScoreConfig(workdir=wd, seed=seed, cold_k=cold_k, rerun=True, rounds=rounds))
     summ = result.summary
     t2 = time.perf_counter()
     s = pl.read_parquet(wd / "scores.parquet")
@@ -119,6 +123,7 @@ def _score_and_measure(
     res: dict[str, object] = {
         "dataset": name,
         "score_seed": seed,
+        "rounds": rounds,
         "cold_k": cold_k,
         "rows": j.height,
         "true_noise_rate": round(float(y.mean()), 4),
@@ -146,6 +151,9 @@ def _score_and_measure(
     middle = (from_end >= 2) & (pos >= 2)
     res |= {
         "estimated_noise_rate": summ.get("estimated_noise_rate"),
+        "estimated_noise_rate_by_round": [
+            r["estimated_noise_rate"] for r in summ.get("self_clean", {}).get("by_round", [])
+        ],
         "precision@0.5": round(p, 4),
         "recall@0.5": round(r, 4),
         "precision@auto": round(pa, 4),
@@ -181,6 +189,7 @@ def main() -> None:
     ap.add_argument("--cold-k", type=float, default=ScoreConfig.cold_k, help="cold-item blend constant")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the workdirs here (default: a temp dir)")
     ap.add_argument("--options", default="", help="JSON of non-default IadsrOptions (bench.detector_options)")
+    ap.add_argument("--rounds", default="auto", help="seqclean score --rounds: 1-3 or auto (self-cleaning)")
     args = ap.parse_args()
     if args.options:
         use_options(json.loads(args.options))
@@ -191,7 +200,15 @@ def main() -> None:
         r
         for n in args.datasets.split(",")
         for r in evaluate(
-            n, root, args.seed, seeds, args.cold_k, args.reuse_embed, not args.no_baseline, args.backbone_threads
+            n,
+            root,
+            args.seed,
+            seeds,
+            args.cold_k,
+            args.reuse_embed,
+            not args.no_baseline,
+            args.backbone_threads,
+            args.rounds,
         )
     ]
     cols = [
@@ -213,6 +230,7 @@ def main() -> None:
         "flag_rate_middle",
         "auc_last2",
         "auc_middle",
+        "estimated_noise_rate",
         "detector_fit_s",
         "score_s",
     ]

@@ -41,6 +41,15 @@ class Alignment:
     top1_short: float  # held-out in-batch retrieval accuracy (chance = 1 / batch size)
     top1_long: float
 
+    def report(self) -> dict[str, float]:
+        """The fit's figures for summary.json (InfoNCE losses, held-out top-1 retrieval)."""
+        return {
+            "infonce_short": round(self.loss_short, 4),
+            "infonce_long": round(self.loss_long, 4),
+            "top1_short": round(self.top1_short, 4),
+            "top1_long": round(self.top1_long, 4),
+        }
+
     def project_short(self, x: np.ndarray) -> np.ndarray:
         """In float64, rounded to float32: a row's result then does not depend on how many rows come with it
         (float32 BLAS blocking does), so scores do not depend on the chunk size."""

@@ -79,6 +79,7 @@ def score_config(o: Options) -> Any:
     return ScoreConfig(
         workdir=need(o.inputs.workdir, "workdir"),
         scorer=s.scorer,
+        rounds=s.rounds,
         chunk_users=s.chunk_users,
         fit_users=s.fit_users,
         cold_k=s.cold_k,

@@ -17,6 +17,8 @@ from typing import Any, get_args, get_type_hints
 from seqclean.errors import MissingInputError, UsageError
 
 DUPLICATES, LOGS, PRECS = ("drop", "keep", "error"), ("auto", "rich", "json"), ("fp32", "int8", "fp16")
+SCORER_NAMES = ("iadsr", "baseline-semantic")
+ROUNDS = ("auto", "1", "2", "3")  # score --rounds: auto = 2 on short sequences (seqclean.selfclean.resolve_rounds)
 
 
 def opt(default: Any, help: str, *, choices: tuple[str, ...] = (), short: str | None = None) -> Any:
@@ -126,11 +128,8 @@ class BackboneOptions:
 class ScoreOptions:
     """[score]: the noise scorer."""
 
-    scorer: str = opt(
-        "iadsr",
-        "iadsr (the full method) or baseline-semantic (text-only reference).",
-        choices=("iadsr", "baseline-semantic"),
-    )
+    scorer: str = opt("iadsr", "iadsr (the full method) or baseline-semantic (text only).", choices=SCORER_NAMES)
+    rounds: str = opt("auto", "Self-cleaning rounds 1-3; auto: 2 when users average < 20 interactions.", choices=ROUNDS)
     fit_users: int = opt(3000, "Users sampled to fit the alignment and the detector.")
     cold_k: float = opt(2.0, "Cold-item protection: weight n/(n+k) on collaborative evidence (0 disables).")
     chunk_users: int = opt(5_000, "Users scored per chunk (bounds memory).")

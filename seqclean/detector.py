@@ -123,6 +123,11 @@ def train_ensemble(
         torch.set_num_threads(threads)
 
 
+def train_head(feats: dict[str, np.ndarray], label: np.ndarray, names: tuple[str, ...], seed: int) -> MLPEnsemble:
+    """A small ensemble on the named features: the single-space reference heads and the per-interaction MLP."""
+    return train_ensemble(np.stack([feats[n] for n in names], axis=1), label, names, members=3, epochs=3, seed=seed)
+
+
 def _train_ensemble(
     x: np.ndarray, y: np.ndarray, names: tuple[str, ...], *, members: int, epochs: int, batch: int, lr: float, seed: int
 ) -> MLPEnsemble:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,6 +65,24 @@ def require_ray() -> Any:
     return ray
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, naming the address, when nothing answers at `ray://HOST:PORT` or `HOST:PORT` (Ray's own
+    client retries for minutes first). `auto` and `local` are left to Ray."""
+    if address.strip().lower() in {"auto", "local"}:
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return  # not HOST:PORT: Ray reports what it makes of it
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RuntimeUnavailableError(
+            f"--engine ray: --ray-address {address}: nothing answers at {host}:{port} ({exc.strerror or exc}); "
+            "check the address (`ray status` on the head node) or use --engine local"
+        ) from None
+
+
 @contextmanager
 def ray_session(address: str | None) -> Iterator[Any]:
     """Ray, initialised: an already initialised one is used as it is (and left running); otherwise join
@@ -76,6 +95,8 @@ def ray_session(address: str | None) -> Iterator[Any]:
         kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
         if target is None:
             kwargs["include_dashboard"] = False  # only valid when starting a local instance
+        if target is not None:
+            check_reachable(target)
         try:
             ray.init(address=target, **kwargs)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, TimeoutError, its own RpcError...

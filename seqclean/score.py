@@ -9,9 +9,10 @@ report accumulators.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,10 @@ from seqclean.ray_engine import check_engine
 from seqclean.report import ItemAccumulator, SummaryAccumulator
 from seqclean.scorers import SCORERS
 from seqclean.scorers.base import DEFAULT_THRESHOLD, REQUIRED_COLUMNS, Context, Scorer, ScorerOptions
+from seqclean.selfclean import check_rounds, clean_backbone_files, resolve_rounds, self_clean
 from seqclean.stages import fingerprint, is_complete, kill_point, locked, reject_file, stage_record
 from seqclean.workdir import (
+    CLEAN_BACKBONE_DIR,
     ITEM_REPORT,
     ITEMS,
     MANIFEST,
@@ -59,6 +62,7 @@ class ScoreConfig:
     engine: str = DEFAULTS.general.engine  # local, or ray: chunks scored by a Ray actor pool (same files)
     ray_address: str | None = DEFAULTS.general.ray_address  # None: RAY_ADDRESS, else a local Ray instance
     ray_actors: int = DEFAULTS.general.ray_actors
+    rounds: str | int = DEFAULTS.score.rounds  # 1-3 or auto: the self-cleaning round (seqclean.selfclean)
 
 
 @dataclass
@@ -98,6 +102,7 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
     if cfg.chunk_users < 1:
         raise UsageError(f"--chunk-users {cfg.chunk_users}: must be at least 1")
     check_engine(cfg.engine, cfg.ray_actors, cfg.ray_address)  # exit 2, or 6 without Ray: before any work
+    check_rounds(cfg.rounds, cfg.scorer)
     cfg.floors.validate()
     wd = Workdir(cfg.workdir)
     reject_file(wd.path, "--workdir")
@@ -119,6 +124,7 @@ def score_fingerprint(cfg: ScoreConfig, manifest: dict[str, Any]) -> str:
         "cold_k": cfg.cold_k,
         "device": cfg.device,
         "seed": cfg.seed,
+        "rounds": cfg.rounds,
         "floors": [cfg.floors.detector_auc, cfg.floors.backbone_lift, cfg.floors.alignment_top1],
     }
     return fingerprint("score", upstream, options)
@@ -145,13 +151,28 @@ def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreR
     opts = ScorerOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, device=cfg.device, seed=cfg.seed)
     scorer = SCORERS[cfg.scorer](opts)
     scorer.fit(wd, seq_path, ctx, n_users, progress)
+    bounds = chunk_bounds(n_users, cfg.chunk_users)
+    rounds, why = resolve_rounds(cfg.rounds, cfg.scorer, manifest)
+    cleaning: dict[str, Any] = {"rounds": rounds, "why": why}
+    shutil.rmtree(wd.file(CLEAN_BACKBONE_DIR), ignore_errors=True)  # only this run's rounds leave one
+    if rounds > 1:
+        scorer, more = self_clean(
+            wd,
+            manifest,
+            scorer,
+            lambda bb: SCORERS[cfg.scorer](replace(opts, backbone=bb)),
+            lambda s: s.fit(wd, seq_path, ctx, n_users, progress),
+            bounds,
+            rounds,
+            progress,
+        )
+        cleaning |= more
 
     items = ItemAccumulator(ctx.item_count.size)
     summary = SummaryAccumulator()
     import pyarrow.parquet as pq
 
     dest = wd.file(SCORES)
-    bounds = chunk_bounds(n_users, cfg.chunk_users)
     with ExitStack() as engine, atomic_path(dest) as tmp:
         chunks: Iterator[ScoredChunk]
         if cfg.engine == "ray":  # the chunks are scored by an actor pool; written here, in order, as below
@@ -195,6 +216,7 @@ def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreR
         summ["detector"] = scorer.fit_report
         if "estimated_noise_rate" in scorer.fit_report:
             summ["estimated_noise_rate"] = scorer.fit_report["estimated_noise_rate"]
+    summ["self_clean"] = cleaning
     summ["input_checks"] = manifest.get("input_checks", {})
     summ.update(self_check(cfg.scorer, scorer.fit_report, manifest.get("backbone"), cat.height, cfg.floors))
     write_json(summ, wd.file(SCORE_SUMMARY))
@@ -206,9 +228,10 @@ def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreR
         "fit_users": cfg.fit_users,
         "cold_k": cfg.cold_k,
         "seed": cfg.seed,
+        "rounds": cfg.rounds,
     }
     manifest.setdefault("stages", {})["score"] = stage_record(
-        wd.path, sfp, [wd.file(SCORES), wd.file(ITEM_REPORT), wd.file(SCORE_SUMMARY)]
+        wd.path, sfp, [wd.file(SCORES), wd.file(ITEM_REPORT), wd.file(SCORE_SUMMARY), *clean_backbone_files(wd)]
     )
     wd.write_manifest(manifest)
     kill_point("score")

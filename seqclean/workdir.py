@@ -41,6 +41,7 @@ SEQUENCES = "sequences.parquet"
 ITEMS = "items.parquet"
 SEMANTIC = "semantic.parquet"
 BACKBONE_DIR = "backbone"
+CLEAN_BACKBONE_DIR = "backbone-clean"  # score --rounds 2: the backbone trained without round 1's likely noise
 BACKBONE_CONFIG = "config.json"
 BACKBONE_WEIGHTS = "model.pt"
 BACKBONE_ITEM_EMBEDDINGS = "item_embeddings.parquet"

@@ -151,3 +151,21 @@ def test_ray_engine_writes_the_same_files_as_local(
     assert ray.is_initialized()  # type: ignore[attr-defined]
     for name in SCORE_FILES:
         assert (remote / name).read_bytes() == (local / name).read_bytes(), name
+
+
+def test_an_address_where_nothing_answers_fails_in_seconds_naming_it() -> None:
+    import socket
+
+    from seqclean.errors import RuntimeUnavailableError
+    from seqclean.ray_engine import check_reachable
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there now
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RuntimeUnavailableError, match=f"ray://127.0.0.1:{port}: nothing answers at 127.0.0.1:{port}"):
+        check_reachable(f"ray://127.0.0.1:{port}", timeout=2.0)
+    with socket.socket() as s:  # something listening: passes (Ray then speaks to it)
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        check_reachable(f"127.0.0.1:{s.getsockname()[1]}")
+    check_reachable("auto")  # left to Ray

@@ -13,12 +13,16 @@ import numpy as np
 import polars as pl
 
 
-def read_sequences(path: Path) -> list[np.ndarray]:
-    """Per user (uid order), the iid sequence in position order, from sequences.parquet.
+def read_sequences(path: Path, exclude_rows: np.ndarray | None = None) -> list[np.ndarray]:
+    """Per user (uid order), the iid sequence in position order, from sequences.parquet; without the rows
+    whose input `row_index` is in `exclude_rows` (the self-cleaning round trains on the log without them).
 
     Views into one int64 array cut at each new uid: no Python object per interaction (`to_list()` on
     the grouped ids cost about 36 bytes an interaction, 1.8 GB at 50M rows; docs/scale.md)."""
-    df = pl.scan_parquet(path).select("uid", "position", "iid").sort("uid", "position").collect()
+    scan = pl.scan_parquet(path)
+    if exclude_rows is not None and exclude_rows.size:
+        scan = scan.filter(~pl.col("row_index").is_in(pl.Series(exclude_rows).implode()))
+    df = scan.select("uid", "position", "iid").sort("uid", "position").collect()
     if df.height == 0:
         return []
     iid = df["iid"].to_numpy().astype(np.int64)

@@ -200,12 +200,16 @@ def train_backbone(
     progress: ProgressFn = no_progress,
     init: Callable[[Any], None] | None = None,
     trained: np.ndarray | None = None,
+    exclude_rows: np.ndarray | None = None,
+    out_name: str = BACKBONE_DIR,
 ) -> dict[str, Any]:
-    """Train on `workdir/sequences.parquet`, write the backbone outputs; returns the manifest section.
+    """Train on `workdir/sequences.parquet`, write the backbone outputs to `workdir/out_name`; returns the
+    manifest section.
 
     Fine-tuning (`seqclean.backbone.incremental`): `init(model)` sets the starting weights, and with
     `cfg.epochs == 0` they are kept as they are. `trained`: per iid, the interactions each item's row was
-    trained on (`n_trained`; default: its interactions in the sequences)."""
+    trained on (`n_trained`; default: its interactions in the sequences). `exclude_rows`: input row indices
+    left out of training (the self-cleaning round, `seqclean.selfclean`); every item keeps its iid."""
     import torch
 
     from seqclean.backbone.export import export_onnx, torch_hidden
@@ -214,7 +218,7 @@ def train_backbone(
     if keep:
         cfg = replace(cfg, epochs=1)
     cfg.validate()
-    seqs = read_sequences(workdir / SEQUENCES)
+    seqs = read_sequences(workdir / SEQUENCES, exclude_rows)
     items = pl.read_parquet(workdir / ITEMS, columns=["iid", item_col]).sort("iid")
     n_items = items.height
     users = [s for s in seqs if len(s) >= 2]
@@ -236,7 +240,7 @@ def train_backbone(
     if trained is None:
         trained = np.bincount(np.concatenate([np.zeros(0, np.int64), *seqs]), minlength=n_items + 1)
     model = result.model.to("cpu").eval()
-    out = workdir / BACKBONE_DIR
+    out = workdir / out_name
     out.mkdir(parents=True, exist_ok=True)
     # serialise in memory: torch.save names the zip archive after the file, so saving straight to the
     # temp path would store its random name inside model.pt and break byte-identical reruns
@@ -266,8 +270,8 @@ def train_backbone(
         "padding": "right",
         "onnx_max_abs_diff": diff,
         "files": {
-            "weights": f"{BACKBONE_DIR}/{MODEL_PT}",
-            "onnx": f"{BACKBONE_DIR}/{ONNX_MODEL}",
-            "item_embeddings": f"{BACKBONE_DIR}/{ITEM_EMBEDDINGS}",
+            "weights": f"{out_name}/{MODEL_PT}",
+            "onnx": f"{out_name}/{ONNX_MODEL}",
+            "item_embeddings": f"{out_name}/{ITEM_EMBEDDINGS}",
         },
     }

@@ -32,6 +32,7 @@ ColdK = Annotated[
     float, typer.Option("--cold-k", help="Cold-item protection: weight n/(n+k) on collaborative evidence.")
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed of embed and score.")]
+Rounds = Annotated[str, typer.Option("--rounds", help="seqclean score --rounds: 1-3 or auto (self-cleaning).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 EvalOut = Annotated[Path, typer.Option("--out", help="Directory for evaluation.json, evaluation.md and the arms.")]
 Plant = Annotated[
@@ -101,6 +102,7 @@ def evaluate_config(o: dict[str, Any]) -> Any:
         backbone=BackboneConfig(epochs=o["backbone_epochs"], seed=o["seed"], device=o["device"]),
         fit_users=o["fit_users"],
         cold_k=o["cold_k"],
+        rounds=o["rounds"],
         device=o["device"],
         downstream=DownstreamConfig(epochs=o["epochs"], threads=o["train_threads"]),
         train_jobs=o["train_jobs"],
@@ -133,6 +135,7 @@ def evaluate_cli(
     seed: Seed = DEFAULTS.general.seed,
     fit_users: FitUsers = DEFAULTS.score.fit_users,
     cold_k: ColdK = DEFAULTS.score.cold_k,
+    rounds: Rounds = DEFAULTS.score.rounds,
     backbone_epochs: BackboneEpochs = DEFAULTS.backbone.epochs,
     quiet: Quiet = False,
 ) -> None:

@@ -45,6 +45,7 @@ class EvaluateConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     fit_users: int = 3000
     cold_k: float = 2.0
+    rounds: str = "auto"  # seqclean score --rounds
     device: str = "auto"
     downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
     train_jobs: int = 1  # downstream trainings run in parallel processes
@@ -55,6 +56,8 @@ class EvaluateConfig:
             raise UsageError(f"--plant {self.plant}: choose one of {', '.join(PLANTS)}")
         if not 0.0 < self.ratio < 1.0 and self.plant != "none":
             raise UsageError(f"--ratio {self.ratio}: must be between 0 and 1, e.g. 0.1")
+        if str(self.rounds) not in ("auto", "1", "2", "3"):
+            raise UsageError(f"--rounds {self.rounds}: give 1 (no self-cleaning), 2, 3 or auto")
         if self.seeds < 1:
             raise UsageError(f"--seeds {self.seeds}: must be at least 1")
         if self.train_jobs < 1:

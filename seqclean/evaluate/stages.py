@@ -76,7 +76,12 @@ def embed_and_score(
         backbone=cfg.backbone,
     )
     scfg = ScoreConfig(
-        workdir=cfg.workdir, fit_users=cfg.fit_users, cold_k=cfg.cold_k, device=cfg.device, seed=cfg.seed
+        workdir=cfg.workdir,
+        fit_users=cfg.fit_users,
+        cold_k=cfg.cold_k,
+        device=cfg.device,
+        seed=cfg.seed,
+        rounds=cfg.rounds,
     )
     from seqclean import __version__
 

@@ -15,9 +15,8 @@ from seqclean.scorers.base import Scorer, ScorerOptions
 def _iadsr(opts: ScorerOptions) -> Scorer:
     from seqclean.scorers.iadsr import IadsrOptions, IadsrScorer
 
-    return IadsrScorer(
-        options=IadsrOptions(fit_users=opts.fit_users, cold_k=opts.cold_k, seed=opts.seed, device=opts.device)
-    )
+    o = IadsrOptions(fit_users=opts.fit_users, cold_k=opts.cold_k, seed=opts.seed, device=opts.device)
+    return IadsrScorer(options=o, backbone=opts.backbone)
 
 
 def _baseline(opts: ScorerOptions) -> Scorer:

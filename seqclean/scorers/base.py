@@ -35,6 +35,7 @@ class ScorerOptions:
     cold_k: float = DEFAULTS.score.cold_k
     device: str = DEFAULTS.general.device
     seed: int = DEFAULTS.general.seed
+    backbone: Path | None = None  # the backbone to read (default: the workdir's); the self-cleaning round's own
 
 
 @dataclass

@@ -23,7 +23,7 @@ from seqclean.detector import (
     apply_group_calibrations,
     fit_calibration,
     fit_group_calibrations,
-    train_ensemble,
+    train_head,
 )
 from seqclean.errors import MissingInputError
 from seqclean.features import (
@@ -78,6 +78,7 @@ class IadsrScorer:
     timing: dict[str, Any] = field(default_factory=dict)
     _catalogue: np.ndarray | None = None
     collab_count: np.ndarray | None = None  # per iid: interactions the backbone trained on (gates collab evidence)
+    backbone: Path | None = None  # where the backbone is (default: the workdir's own)
 
     def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn = no_progress) -> None:
         """Learn the alignment heads and the detector on a seeded sample of users."""
@@ -87,7 +88,7 @@ class IadsrScorer:
         semantic, count = ctx.semantic, ctx.item_count
         try:
             with workdir_errors(wd.path):
-                self.runner = open_backbone(wd.path, o.device)
+                self.runner = open_backbone(self.backbone or wd.path, o.device)
         except MissingInputError as exc:
             raise MissingInputError(
                 f"{exc}; the iadsr scorer needs the collaborative backbone (or use --scorer baseline-semantic)"
@@ -176,20 +177,13 @@ class IadsrScorer:
         )
         fit_s = time.perf_counter() - t_fit
 
-        def stack(f: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
-            return np.stack([f[n] for n in names], axis=1)
-
         # the single-space reference heads (explanatory columns), on the first epoch's corruption
-        kw = {"members": 3, "epochs": 3, "seed": o.seed}
         train_f, train_y = first["feats"], first["label"]
-        self.collab_head = train_ensemble(stack(train_f, COLLAB_FEATURES), train_y, COLLAB_FEATURES, **kw)
+        self.collab_head = train_head(train_f, train_y, COLLAB_FEATURES, o.seed)
         if o.mlp_weight > 0:  # the per-interaction MLP heads (full + cold, blended by w), averaged in
-            self.mlp = Detector(
-                full=train_ensemble(stack(train_f, FULL_FEATURES), train_y, FULL_FEATURES, **kw),
-                cold=train_ensemble(stack(train_f, COLD_FEATURES), train_y, COLD_FEATURES, **kw),
-                cold_k=o.cold_k,
-            )
-        self.semantic_head = train_ensemble(stack(train_f, SEMANTIC_FEATURES), train_y, SEMANTIC_FEATURES, **kw)
+            full, cold = (train_head(train_f, train_y, f, o.seed) for f in (FULL_FEATURES, COLD_FEATURES))
+            self.mlp = Detector(full=full, cold=cold, cold_k=o.cold_k)
+        self.semantic_head = train_head(train_f, train_y, SEMANTIC_FEATURES, o.seed)
         draws.clear()
         progress("fit detector", 4, 5)
 
@@ -222,12 +216,7 @@ class IadsrScorer:
             "calibration_by_position": [c.kind for c in self.group_calibration],
             "heldout_corruption_ece": round(ece(p_held, hc.label.astype(float)), 6),
             "detector_train": {k: v for k, v in train_info.items() if not k.endswith("_s")},
-            "alignment": {
-                "infonce_short": round(self.align.loss_short, 4),
-                "infonce_long": round(self.align.loss_long, 4),
-                "top1_short": round(self.align.top1_short, 4),
-                "top1_long": round(self.align.top1_long, 4),
-            },
+            "alignment": self.align.report(),
             "backbone": getattr(self.runner, "kind", "unknown"),
             "provider": getattr(self.runner, "provider", "unknown"),
             "detector_provider": self.seq.provider,
@@ -235,6 +224,17 @@ class IadsrScorer:
         # wall-clock times vary between identical runs: kept out of summary.json (reruns are byte-identical)
         self.timing = {"detector_fit_s": round(fit_s, 1)} | {k: v for k, v in train_info.items() if k.endswith("_s")}
         progress("fit detector", 5, 5)
+
+    def noise_scores(self, iid: np.ndarray, segs: Segments) -> np.ndarray:
+        """`noise_score` alone for one chunk (the self-cleaning round ranks the log by it)."""
+        return np.clip(self._calibrate(self._evidence(iid, segs)[2][0], segs), 0.0, 1.0)
+
+    def _evidence(self, iid: np.ndarray, segs: Segments) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[Any, ...]]:
+        """(backbone states, features, `_raw`'s outputs) of one chunk of whole users."""
+        assert self.spaces is not None and self.align is not None
+        states = self.runner.states_for_sequences(np.split(iid, segs.start[1:]) if iid.size else [])
+        feats = compute_features(iid, segs, states, self.spaces, self.align)
+        return states, feats, self._raw(iid, segs, feats)
 
     def _calibrate(self, p: np.ndarray, segs: Segments) -> np.ndarray:
         assert self.calibration is not None
@@ -262,10 +262,7 @@ class IadsrScorer:
         """noise_score, uncertainty, a replacement suggestion and the component columns for one chunk."""
         assert self.spaces is not None and self.calibration is not None and self.align is not None
         assert self.collab_head is not None and self.semantic_head is not None
-        seqs = np.split(iid, segs.start[1:]) if iid.size else []
-        states = self.runner.states_for_sequences(seqs)
-        feats = compute_features(iid, segs, states, self.spaces, self.align)
-        p, std, w = self._raw(iid, segs, feats)
+        states, feats, (p, std, w) = self._evidence(iid, segs)
         evidence = np.clip((segs.length[segs.seg] - 1) / 4.0, 0.0, 1.0)  # >= 5 interactions = full evidence
         out: dict[str, np.ndarray] = {
             "noise_score": np.clip(self._calibrate(p, segs), 0.0, 1.0),
