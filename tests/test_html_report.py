@@ -274,6 +274,14 @@ def test_render_without_filter_summary() -> None:
     assert "no item has a flagged interaction" in page
 
 
+def test_cards_say_when_the_self_cleaning_round_ran() -> None:
+    base = {"interactions": 10, "flagged": 1, "flag_rate": 0.1, "threshold": 0.5, "estimated_noise_rate": 0.08}
+    two = render_html(ReportData(workdir="w", summary=base | {"self_clean": {"rounds": 2, "why": "auto"}}))
+    one = render_html(ReportData(workdir="w", summary=base | {"self_clean": {"rounds": 1, "why": "auto"}}))
+    assert "<span>estimated noise rate, 2 rounds</span>" in two
+    assert "<span>estimated noise rate</span>" in one and "rounds</span>" not in one
+
+
 def test_report_cli_writes_the_page(scored: tuple[Path, Path], tmp_path: Path) -> None:
     wd, out = scored
     r = runner.invoke(app, ["report", "--workdir", str(wd)])

@@ -63,22 +63,20 @@ def _verdict(d: ReportData) -> str:
 def _cards(d: ReportData) -> str:
     s, f = d.summary, d.filter_summary or {}
     det = s.get("detector", {}) if isinstance(s.get("detector"), dict) else {}
+    rounds = int((s.get("self_clean") or {}).get("rounds", 1))  # the self-cleaning round (docs/method.md)
     cards = [
         (_f(s.get("interactions")), "interactions"),
         (_f(s.get("users")), "users"),
         (_f(s.get("items")), "items"),
         (_pct(s.get("flag_rate")), f"flagged at {s.get('threshold', '')}"),
-        (_pct(s.get("estimated_noise_rate")), "estimated noise rate"),
+        (_pct(s.get("estimated_noise_rate")), "estimated noise rate" + (f", {rounds} rounds" if rounds > 1 else "")),
     ]
     if "heldout_corruption_auc" in det:
         cards.append((_f(det["heldout_corruption_auc"]), "detector held-out AUC"))
     if f:
         cards.append((_f(f.get("kept")), "kept"))
-    return (
-        '<div class="cards">'
-        + "".join(f'<div class="card"><b>{v}</b><span>{escape(k)}</span></div>' for v, k in cards)
-        + "</div>"
-    )
+    cells = "".join(f'<div class="card"><b>{v}</b><span>{escape(k)}</span></div>' for v, k in cards)
+    return f'<div class="cards">{cells}</div>'
 
 
 def _section_histogram(d: ReportData) -> str:
