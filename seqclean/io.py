@@ -119,6 +119,11 @@ def require_time_dtype(schema: pl.Schema, path: Path, col: str, option: str) -> 
         )
 
 
+def read_users(seq_path: Path, lo: int, hi: int) -> pl.DataFrame:
+    """Users [lo, hi) of `sequences.parquet` (a predicate on `uid`), sorted by (uid, position): one chunk."""
+    return pl.scan_parquet(seq_path).filter(pl.col("uid").is_between(lo, hi - 1)).sort(["uid", "position"]).collect()
+
+
 def file_fingerprint(path: Path) -> list[dict[str, Any]]:
     """Size and modification time of every file behind `path`: cheap, and enough to spot a changed input."""
     path = path.resolve()

@@ -95,7 +95,7 @@ def ray_session(address: str | None) -> Iterator[Any]:
         kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
         if target is None:
             kwargs["include_dashboard"] = False  # only valid when starting a local instance
-        if target is not None:
+        else:
             check_reachable(target)
         try:
             ray.init(address=target, **kwargs)

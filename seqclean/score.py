@@ -24,7 +24,7 @@ from seqclean.config import DEFAULTS
 from seqclean.errors import InputDataError, MissingInputError, UsageError
 from seqclean.gate import Floors, self_check
 from seqclean.interests import Segments
-from seqclean.io import ROW_INDEX, atomic_path, write_json, write_parquet
+from seqclean.io import ROW_INDEX, atomic_path, read_users, write_json, write_parquet
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.ray_engine import check_engine
 from seqclean.report import ItemAccumulator, SummaryAccumulator
@@ -256,7 +256,7 @@ def chunk_bounds(n_users: int, chunk_users: int) -> list[tuple[int, int]]:
 def score_chunk(seq_path: Path, lo: int, hi: int, scorer: Scorer, ctx: Context, cols: dict[str, Any]) -> ScoredChunk:
     """Read users [lo, hi) (a predicate on `uid`) and score them: the one chunk function of both engines
     (the Ray engine's actors call it too, so the two cannot drift)."""
-    frame = pl.scan_parquet(seq_path).filter(pl.col("uid").is_between(lo, hi - 1)).sort(["uid", "position"]).collect()
+    frame = read_users(seq_path, lo, hi)
     out = _score_frame(frame, scorer, ctx, cols)
     return ScoredChunk(scores=out, iid=frame["iid"].to_numpy(), uid=frame["uid"].to_numpy())
 

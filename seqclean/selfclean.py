@@ -13,25 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from seqclean.config import ROUNDS
 from seqclean.errors import UsageError
 from seqclean.interests import Segments
-from seqclean.io import ROW_INDEX
+from seqclean.io import ROW_INDEX, read_users
 from seqclean.progress import ProgressFn
 from seqclean.scorers.base import Scorer
 from seqclean.workdir import CLEAN_BACKBONE_DIR, SEQUENCES, Workdir
 
-MAX_ROUNDS = 3
 AUTO_MAX_MEAN_LENGTH = 20.0
 
 
 def check_rounds(rounds: str | int, scorer: str) -> None:
     """Usage errors (exit 2) before any work."""
-    if str(rounds).strip().lower() not in ROUNDS:
-        raise UsageError(f"--rounds {rounds}: give 1 (no self-cleaning), 2, {MAX_ROUNDS} or auto")
-    if str(rounds) not in ("auto", "1") and scorer != "iadsr":
+    value = str(rounds).strip().lower()
+    if value not in ROUNDS:
+        raise UsageError(f"--rounds {rounds}: give 1 (no self-cleaning), 2, 3 or auto")
+    if value not in ("auto", "1") and scorer != "iadsr":
         raise UsageError(
             f"--rounds {rounds}: --scorer {scorer} has no backbone to retrain; use --rounds 1 or --scorer iadsr"
         )
@@ -67,13 +66,7 @@ def round_scores(
     columns). 12 bytes a row: the one whole-log array of `score` (docs/scale.md)."""
     rows, scores = [], []
     for lo, hi in bounds:
-        frame = (
-            pl.scan_parquet(seq_path)
-            .filter(pl.col("uid").is_between(lo, hi - 1))
-            .select("uid", "position", "iid", ROW_INDEX)
-            .sort(["uid", "position"])
-            .collect()
-        )
+        frame = read_users(seq_path, lo, hi)
         segs = Segments.from_sorted_ids(frame["uid"].to_numpy())
         scores.append(scorer.noise_scores(frame["iid"].to_numpy().astype(np.int64), segs).astype(np.float32))
         rows.append(frame[ROW_INDEX].to_numpy().astype(np.int64))

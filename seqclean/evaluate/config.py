@@ -10,6 +10,7 @@ from seqclean.backbone.config import BackboneConfig
 from seqclean.errors import UsageError
 from seqclean.evaluate.downstream import DownstreamConfig
 from seqclean.evaluate.plant import KINDS
+from seqclean.selfclean import check_rounds
 
 PLANTS = ("none", *KINDS)
 SINGLE_SPACE = {
@@ -56,8 +57,7 @@ class EvaluateConfig:
             raise UsageError(f"--plant {self.plant}: choose one of {', '.join(PLANTS)}")
         if not 0.0 < self.ratio < 1.0 and self.plant != "none":
             raise UsageError(f"--ratio {self.ratio}: must be between 0 and 1, e.g. 0.1")
-        if str(self.rounds) not in ("auto", "1", "2", "3"):
-            raise UsageError(f"--rounds {self.rounds}: give 1 (no self-cleaning), 2, 3 or auto")
+        check_rounds(self.rounds, "iadsr")  # evaluate scores with the full scorer
         if self.seeds < 1:
             raise UsageError(f"--seeds {self.seeds}: must be at least 1")
         if self.train_jobs < 1:
