@@ -37,7 +37,8 @@ item and context
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -45,15 +46,16 @@ from seqclean.align import Alignment
 from seqclean.interests import (
     Segments,
     l2_normalise,
-    leave_one_out_mean,
+    leave_one_out_sum,
     rowwise_cos,
     segment_max,
-    segment_mean,
     shift_back,
     user_max,
     user_mean,
+    user_sum,
     window_mean,
     window_neighbours,
+    window_sum,
 )
 
 WINDOW = 3
@@ -90,6 +92,22 @@ SEMANTIC_FEATURES = SEMANTIC_ITEM_FEATURES + CONTEXT_FEATURES
 
 
 @dataclass
+class Tables:
+    """Catalogue-sized products, computed once per fit so that no chunk multiplies a (rows, 384) array: a row's
+    scores against the probe items and its projected text are then gathers and sums of these rows."""
+
+    sem_probe: np.ndarray  # (n_iid + 1, m): <e_sem[i], e_sem[probe]>
+    col_probe: np.ndarray  # (n_iid + 1, m): <E_col[i], unit(E_col[probe])>
+    sem_short: np.ndarray | None  # (n_iid + 1, d_col): e_sem[i] projected by the short-term head
+    sem_long: np.ndarray | None  # (n_iid + 1, d_col): ... by the long-term head
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`a @ b` in float64, rounded to float32: deterministic for the same inputs (see `_probe_scores`)."""
+    return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.float32)
+
+
+@dataclass
 class Spaces:
     """Catalogue-sized inputs, aligned by iid (row 0 = padding)."""
 
@@ -97,6 +115,21 @@ class Spaces:
     col: np.ndarray  # (n_iid + 1, d_col)
     count: np.ndarray  # (n_iid + 1,) interactions per item in the log
     probe: np.ndarray  # (m,) iids of the fixed probe set for the rank features
+    _tables: tuple[Any, Tables] | None = field(default=None, repr=False, compare=False)
+
+    def tables(self, align: Alignment | None) -> Tables:
+        """The catalogue products for this alignment, built on first use (not pickled: rebuilt where used)."""
+        if self._tables is None or self._tables[0] is not align:
+            short = long = None
+            if align is not None:
+                short, long = _product(self.sem, align.w_short), _product(self.sem, align.w_long)
+            probe_sem, probe_col = self.sem[self.probe], l2_normalise(self.col[self.probe])
+            t = Tables(_product(self.sem, probe_sem.T), _product(self.col, probe_col.T), short, long)
+            self._tables = (align, t)
+        return self._tables[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_tables": None}
 
 
 def _probe_scores(
@@ -133,10 +166,18 @@ def _log_softmax(t: np.ndarray, p: np.ndarray) -> np.ndarray:
     return (t - lse).astype(np.float32)
 
 
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", a, b)
+
+
 def compute_features(
     iid: np.ndarray, segs: Segments, states: np.ndarray, spaces: Spaces, align: Alignment | None
 ) -> dict[str, np.ndarray]:
-    """All features of a chunk of whole users (rows sorted by user, position). `states` is H per row."""
+    """All features of a chunk of whole users (rows sorted by user, position). `states` is H per row.
+
+    Contexts are sums, not means, where only a cosine or a rank reads them (neither changes with a positive
+    scale), and a context's scores against the probe items are sums of the catalogue's `Tables` rows."""
+    t = spaces.tables(align)
     e_sem = spaces.sem[iid]
     e_col = spaces.col[iid]
     n_len = segs.length[segs.seg].astype(np.float32)
@@ -147,48 +188,53 @@ def compute_features(
     next_t, next_p = _probe_scores(prev, e_col, spaces.col[spaces.probe])  # shared by the rank and the logit
     col_rank = np.where(has_prev, _percentile(next_t, next_p), 0.5)
 
-    sem_ctx = window_mean(e_sem, segs, WINDOW, WINDOW)
-    sem_long = leave_one_out_mean(e_sem, segs)
-    col_ctx = l2_normalise(window_mean(e_col, segs, WINDOW, WINDOW))
-    col_long = l2_normalise(leave_one_out_mean(e_col, segs))
-    col_unit, probe_col = l2_normalise(e_col), l2_normalise(spaces.col[spaces.probe])
+    sem_ctx = window_sum(e_sem, segs, WINDOW, WINDOW)
+    sem_long = leave_one_out_sum(e_sem, segs)
+    col_ctx = window_sum(e_col, segs, WINDOW, WINDOW)
+    col_long = leave_one_out_sum(e_col, segs)
     has_others = n_len > 1
+    sp, cp = t.sem_probe[iid], t.col_probe[iid]
     f: dict[str, np.ndarray] = {
         "col_next_rank": col_rank,
         "col_short_sim": rowwise_cos(e_col, col_ctx),
         "col_long_sim": rowwise_cos(e_col, col_long),
-        "col_long_rank": np.where(has_others, _percentile_vs_probe(col_long, col_unit, probe_col), 0.5),
+        "col_long_rank": np.where(
+            has_others, _percentile(_rowdot(l2_normalise(e_col), col_long), user_sum(cp, segs)[segs.seg] - cp), 0.5
+        ),
         "sem_short_sim": rowwise_cos(e_sem, sem_ctx),
         "sem_long_sim": rowwise_cos(e_sem, sem_long),
-        "sem_rank": np.where(has_others, _percentile_vs_probe(sem_ctx, e_sem, spaces.sem[spaces.probe]), 0.5),
-        "sem_long_rank": np.where(has_others, _percentile_vs_probe(sem_long, e_sem, spaces.sem[spaces.probe]), 0.5),
+        "sem_rank": np.where(
+            has_others, _percentile(_rowdot(e_sem, sem_ctx), window_sum(sp, segs, WINDOW, WINDOW)), 0.5
+        ),
+        "sem_long_rank": np.where(
+            has_others, _percentile(_rowdot(e_sem, sem_long), user_sum(sp, segs)[segs.seg] - sp), 0.5
+        ),
         "log_pop": np.log1p(spaces.count[iid]).astype(np.float32),
         "log_len": np.log(n_len),
         "rel_pos": np.where(n_len > 1, pos / np.maximum(n_len - 1, 1), 0.5),
     }
+    del sp, cp, sem_ctx, sem_long, col_ctx, col_long  # (n, m) and (n, d) each: free them before what follows
     f["col_next_logit"] = np.where(has_prev, _log_softmax(next_t, next_p), 0.0)
     del next_p
     e_next = np.zeros_like(e_col)
     e_next[:-1] = e_col[1:]
     has_next = pos < n_len - 1
-    delta = np.einsum("ij,ij->i", states, e_next) - np.einsum("ij,ij->i", prev, e_next)
+    delta = _rowdot(states, e_next) - _rowdot(prev, e_next)
     f["col_after_delta"] = np.where(has_next, delta, 0.0)
     f["col_nn_max"], f["col_nn_top3"] = window_neighbours(e_col, segs, NEIGHBOURS)
     f["sem_nn_max"], f["sem_nn_top3"] = window_neighbours(e_sem, segs, NEIGHBOURS)
-    del sem_ctx, sem_long, col_ctx, col_long, col_unit  # (n, d) each: free them before the interests below
-    if align is not None:
+    if t.sem_short is not None and t.sem_long is not None:
+        item_x = t.sem_short[iid]
         s_col, l_col = states, segment_max(states, segs)
-        ps = align.project_short(window_mean(e_sem, segs, CAUSAL_WINDOW - 1, 0, include_self=True))
-        pl_ = align.project_long(segment_mean(e_sem, segs))
+        ps = window_sum(item_x, segs, CAUSAL_WINDOW - 1, 0, include_self=True)
+        pl_ = user_sum(t.sem_long[iid], segs)[segs.seg]
         f["iadsr_ls_sc"] = rowwise_cos(pl_, s_col)
         f["iadsr_lc_ss"] = rowwise_cos(l_col, ps)
         f["iadsr_ss_sc"] = rowwise_cos(s_col, ps)
         f["iadsr_score"] = f["iadsr_ls_sc"] + f["iadsr_lc_ss"] + f["iadsr_ss_sc"]
-        w64 = align.w_short.astype(np.float64)  # float64 then float32: the same item projects to the same bits
-        item_x = (e_sem.astype(np.float64) @ w64).astype(np.float32)  # in any chunk (see `_probe_scores`)
-        probe_x = (spaces.sem[spaces.probe].astype(np.float64) @ w64).astype(np.float32)
+        probe_x = t.sem_short[spaces.probe]
         f["x_next_rank"] = np.where(has_prev, _percentile_vs_probe(prev, item_x, probe_x), 0.5)
-        others = l2_normalise(leave_one_out_mean(states, segs))
+        others = l2_normalise(leave_one_out_sum(states, segs))
         x_long = _percentile_vs_probe(others, l2_normalise(item_x), l2_normalise(probe_x))
         f["x_long_rank"] = np.where(has_others, x_long, 0.5)
     return {k: np.asarray(v, dtype=np.float32) for k, v in f.items()}

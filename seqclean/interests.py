@@ -3,21 +3,22 @@
 A chunk is given as arrays sorted by (user, position): `seg` (0..n_users_in_chunk-1 per row), and
 row vectors. Every function here is vectorised over all rows of a chunk: no Python loop per user.
 
-Memory: a chunk holds ~10^5 rows of 384-d vectors, so an (n, d) float64 temporary costs ~12 KiB a row. The
-means accumulate in float64 one block of `COLUMN_BLOCK` columns at a time, and the cosines run over blocks of
-`ROW_BLOCK` rows, so temporaries follow the block, not n x d. Each element goes through the same float64
-operations in the same order as a whole-array formula would, so the results are bit-identical to it.
+Chunk invariance: a row's result must not depend on the other users in its chunk (scores are the same
+whatever `--chunk-users`, and on the Ray engine). The sums here are float32 additions in an order fixed per
+row (`window_sum`, `user_sum`), never a running sum over the chunk or a float32 matrix product (BLAS blocking
+changes a row's last bits with the number of rows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 COLUMN_BLOCK = 32
-"""Columns per float64 block of the segment and window means: (n, 32) float64 is 256 bytes a row."""
+"""Columns per block of `user_sum`: `add.reduceat` down a long, wide array is slow; on a contiguous
+(rows, 32) copy the same additions in the same order run ~3x faster (bit-identical)."""
 
 ROW_BLOCK = 8192
 """Rows per block of `l2_normalise` and `rowwise_cos`: their temporaries are (8192, d)."""
@@ -95,51 +96,46 @@ def rowwise_cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def leave_one_out_mean(vecs: np.ndarray, segs: Segments) -> np.ndarray:
     """Mean of the user's other rows (the row itself excluded); zeros for one-row users."""
-    sums = _segment_sums(vecs, segs)
-    n = (segs.length[segs.seg] - 1).astype(np.float64)
-    return _mean_by_columns(vecs, n, lambda cols: sums[:, cols][segs.seg])
+    n = segs.length[segs.seg] - 1
+    return _divide(leave_one_out_sum(vecs, segs), n)
+
+
+def leave_one_out_sum(vecs: np.ndarray, segs: Segments) -> np.ndarray:
+    """Sum of the user's other rows, float32 (the user's sum, less the row)."""
+    return (user_sum(vecs, segs)[segs.seg] - vecs).astype(np.float32, copy=False)
 
 
 def window_mean(vecs: np.ndarray, segs: Segments, before: int, after: int, *, include_self: bool = False) -> np.ndarray:
     """Mean over positions [p-before, p+after] of the same user, the row itself excluded unless
-    `include_self`.
+    `include_self`. `after=0` gives a causal (history-only) window. Zeros where the window holds no row."""
+    pos, length = segs.position, segs.length[segs.seg]
+    n = np.minimum(pos, before) + np.minimum(length - 1 - pos, after) + (1 if include_self else 0)
+    return _divide(window_sum(vecs, segs, before, after, include_self=include_self), n)
 
-    `after=0` gives a causal (history-only) window. Zeros where the window holds no row. The running sum
-    runs over the whole chunk in float64, one column block at a time (its rounding is per column).
+
+def window_sum(vecs: np.ndarray, segs: Segments, before: int, after: int, *, include_self: bool = False) -> np.ndarray:
+    """Sum over positions [p-before, p+after] of the same user (the row itself only if `include_self`), float32.
+
+    One shifted, masked add per offset, in a fixed order (self, p-1, p-2, ..., p+1, p+2, ...): every row's sum is
+    the same sequence of float32 additions whatever else is in the chunk, so results do not depend on the chunk
+    (a running sum over the chunk would, and in float64 costs ~8x the time: docs/performance.md).
     """
-    rows = np.arange(vecs.shape[0])
-    s = segs.start[segs.seg]
-    e = s + segs.length[segs.seg]
-    lo = np.maximum(rows - before, s)
-    hi = np.minimum(rows + after + 1, e)
-    n = (hi - lo - (0 if include_self else 1)).astype(np.float64)
-
-    def window_sums(cols: slice) -> np.ndarray:
-        cs = np.zeros((vecs.shape[0] + 1, cols.stop - cols.start), dtype=np.float64)
-        np.cumsum(vecs[:, cols], axis=0, out=cs[1:])
-        total = cs[hi]
-        total -= cs[lo]
-        return total
-
-    return _mean_by_columns(vecs, n, window_sums, subtract_self=not include_self)
+    x = np.asarray(vecs, dtype=np.float32)
+    out = x.copy() if include_self else np.zeros_like(x)
+    if x.shape[0] == 0:
+        return out
+    pos, tail = segs.position, segs.length[segs.seg] - 1 - segs.position
+    for o in range(1, min(before, x.shape[0] - 1) + 1):  # row p gets row p-o when o <= its position
+        np.add(out[o:], x[:-o], out=out[o:], where=(pos[o:] >= o)[:, None])
+    for o in range(1, min(after, x.shape[0] - 1) + 1):  # row p gets row p+o when o <= rows after it
+        np.add(out[:-o], x[o:], out=out[:-o], where=(tail[:-o] >= o)[:, None])
+    return out
 
 
-def _mean_by_columns(
-    vecs: np.ndarray, n: np.ndarray, sums_of: Callable[[slice], np.ndarray], *, subtract_self: bool = True
-) -> np.ndarray:
-    """`where(n > 0, (sums - vecs) / max(n, 1), 0)` as float32 (`- vecs` only if `subtract_self`), computed in
-    float64 one `COLUMN_BLOCK` at a time. `sums_of(cols)` returns a fresh (rows, cols) float64 block, updated
-    in place."""
-    empty = ~(n > 0)
-    denom = np.maximum(n, 1)[:, None]
-    out = np.empty(vecs.shape, dtype=np.float32)
-    for cols in _blocks(vecs.shape[1], COLUMN_BLOCK):
-        total = sums_of(cols)
-        if subtract_self:
-            total -= vecs[:, cols]
-        total /= denom
-        total[empty] = 0.0
-        out[:, cols] = total
+def _divide(sums: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """`sums / n` per row as float32, zeros where n = 0 (no row to average)."""
+    out = np.zeros_like(sums)
+    np.divide(sums, np.maximum(n, 1).astype(np.float32)[:, None], out=out, where=(n > 0)[:, None])
     return out
 
 
@@ -158,15 +154,11 @@ def segment_max(vecs: np.ndarray, segs: Segments) -> np.ndarray:
 def user_mean(vecs: np.ndarray, segs: Segments) -> np.ndarray:
     """Mean over each user's rows as float32, one row per user (n_seg, d): what callers that want one
     value per user need, without broadcasting it to every row first."""
-    sums = _segment_sums(vecs, segs)
-    return (sums / np.maximum(segs.length, 1)[:, None]).astype(np.float32)
+    return user_sum(vecs, segs) / np.maximum(segs.length, 1).astype(np.float32)[:, None]
 
 
 def segment_mean(vecs: np.ndarray, segs: Segments) -> np.ndarray:
-    """Mean over each user's rows (the row itself included), broadcast back to every row.
-
-    Rounded to float32 per user before the broadcast: the same values, without an (n, d) float64 copy.
-    """
+    """Mean over each user's rows (the row itself included), broadcast back to every row."""
     return user_mean(vecs, segs)[segs.seg]
 
 
@@ -178,15 +170,16 @@ def shift_back(vecs: np.ndarray, segs: Segments) -> np.ndarray:
     return out
 
 
-def _segment_sums(vecs: np.ndarray, segs: Segments) -> np.ndarray:
-    """Per-user float64 sums, (n_seg, d). Each column is summed on its own (pairwise over the user's rows),
-    so casting one column block at a time gives the sums of the whole-array cast."""
-    sums = np.zeros((segs.start.size, vecs.shape[1]), dtype=np.float64)
-    if vecs.shape[0] == 0:
-        return sums
-    for cols in _blocks(vecs.shape[1], COLUMN_BLOCK):
-        sums[:, cols] = np.add.reduceat(vecs[:, cols].astype(np.float64), segs.start, axis=0)
-    return sums
+def user_sum(vecs: np.ndarray, segs: Segments) -> np.ndarray:
+    """Per-user float32 sums, (n_seg, d): `add.reduceat` adds a segment's rows one after another from its own
+    first row, so a user's sum does not depend on the other users in the chunk."""
+    x = np.asarray(vecs, dtype=np.float32)
+    out = np.zeros((segs.start.size, x.shape[1]), dtype=np.float32)
+    if x.shape[0] == 0:
+        return out
+    for cols in _blocks(x.shape[1], COLUMN_BLOCK):  # a contiguous copy of each block: ~3x faster than in place
+        out[:, cols] = np.add.reduceat(np.ascontiguousarray(x[:, cols]), segs.start, axis=0)
+    return out
 
 
 def window_neighbours(vecs: np.ndarray, segs: Segments, width: int, top: int = 3) -> tuple[np.ndarray, np.ndarray]:

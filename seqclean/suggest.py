@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqclean.align import Alignment
 from seqclean.features import WINDOW
-from seqclean.interests import Segments, l2_normalise, shift_back, window_mean
+from seqclean.interests import Segments, l2_normalise, shift_back, window_sum
 
 BLOCK_BUDGET = 1 << 25
 """Similarity-matrix cells per block (32M float32 = 128 MiB), so memory stays bounded for big catalogues."""
@@ -72,9 +71,10 @@ def suggest_replacements(
     return best, conf
 
 
-def aligned_catalogue(col: np.ndarray, sem: np.ndarray, align: Alignment) -> np.ndarray:
-    """Every catalogue item as [its collaborative vector, its projected text], both unit length (row 0 = 0)."""
-    cat = l2_normalise(np.concatenate([l2_normalise(col), l2_normalise(align.project_short(sem))], axis=1))
+def aligned_catalogue(col: np.ndarray, sem_short: np.ndarray) -> np.ndarray:
+    """Every catalogue item as [its collaborative vector, its projected text], both unit length (row 0 = 0).
+    `sem_short` is the catalogue's text projected by the short-term head (`features.Tables.sem_short`)."""
+    cat = l2_normalise(np.concatenate([l2_normalise(col), l2_normalise(sem_short)], axis=1))
     cat[0] = 0.0
     return cat
 
@@ -85,17 +85,19 @@ def aligned_suggestions(
     states: np.ndarray,
     rows: np.ndarray,
     catalogue: np.ndarray,
-    sem: np.ndarray,
-    align: Alignment,
+    sem_short: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """LLM4DSR's correction, grounded in the catalogue: the item nearest to the user's interest at j in
     the aligned space (backbone state before j, and the projected semantic context around j), never one
     already in the sequence. Only for `rows` (a catalogue-wide product per row is the costly part):
-    elsewhere the suggestion is empty (iid 0, confidence 0)."""
-    ctx_sem = align.project_short(window_mean(sem[iid], segs, WINDOW, WINDOW))
-    interest = np.concatenate([l2_normalise(shift_back(states, segs)), l2_normalise(ctx_sem)], axis=1)
-    interest[np.linalg.norm(ctx_sem, axis=1) == 0] = 0.0
+    elsewhere the suggestion is empty (iid 0, confidence 0). The projected context is the window's sum of
+    the items' projected texts (`sem_short`, per iid): a projection is linear and the sum is normalised."""
     best = np.zeros(iid.size, dtype=np.int64)
     conf = np.zeros(iid.size, dtype=np.float32)
-    best[rows], conf[rows] = suggest_replacements(interest[rows], catalogue, segs.seg[rows], segs.seg, iid)
+    if not rows.any():
+        return best, conf
+    ctx_sem = window_sum(sem_short[iid], segs, WINDOW, WINDOW)[rows]
+    interest = np.concatenate([l2_normalise(shift_back(states, segs)[rows]), l2_normalise(ctx_sem)], axis=1)
+    interest[np.linalg.norm(ctx_sem, axis=1) == 0] = 0.0
+    best[rows], conf[rows] = suggest_replacements(interest, catalogue, segs.seg[rows], segs.seg, iid)
     return best, conf

@@ -40,7 +40,7 @@ def test_features_of_a_user_do_not_depend_on_the_other_users_in_the_chunk() -> N
     lo, hi = int(segs.start[2]), int(segs.start[2] + segs.length[2])
     alone = compute_features(iid[lo:hi], Segments.from_sorted_ids(np.zeros(hi - lo)), states[lo:hi], spaces, align)
     for name in FULL_FEATURES + COLD_FEATURES:
-        np.testing.assert_allclose(whole[name][lo:hi], alone[name], atol=1e-5, err_msg=name)
+        np.testing.assert_array_equal(whole[name][lo:hi], alone[name], err_msg=name)
 
 
 def test_next_item_features_at_the_edges_of_a_sequence() -> None:

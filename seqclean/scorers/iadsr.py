@@ -125,6 +125,7 @@ class IadsrScorer:
         so = SeqDetectorOptions(seed=o.seed, members=o.members, steps=o.steps, **o.detector)
         spaces = self.spaces
         align = self.align
+        short = self._sem_short()
 
         def corrupted(mask: np.ndarray, r: np.random.Generator) -> tuple[Corruption, dict[str, np.ndarray]]:
             sub_iid = iid[mask]
@@ -156,7 +157,7 @@ class IadsrScorer:
             c, feats = draws[d]
             r = np.random.default_rng([o.seed, 3, e])
             keep = (r.random(c.iid.size) >= so.collab_dropout).astype(np.float32)
-            x = position_inputs(c.iid, c.segs, feats, first["spec"], col, semantic, align, count, keep)
+            x = position_inputs(c.iid, c.segs, feats, first["spec"], col, semantic, short, count, keep)
             win, row_win, row_off = plan_windows(c.segs.length, so.window, so.stride)
             return x, win, row_win, row_off, c.label
 
@@ -165,7 +166,7 @@ class IadsrScorer:
         c0, f0 = draws[0] = corrupted(~rows_held, np.random.default_rng([o.seed, 1, 0]))
         first.update(feats=f0, label=c0.label, spec=fit_input_spec(f0, c0.segs, col, count, o.cold_k))
         vc, vf = corrupted(rows_held, np.random.default_rng([o.seed, 4]))
-        x_valid = position_inputs(vc.iid, vc.segs, vf, first["spec"], col, semantic, align, count)
+        x_valid = position_inputs(vc.iid, vc.segs, vf, first["spec"], col, semantic, short, count)
         valid = (x_valid, plan_windows(vc.segs.length, so.window, so.stride)[0], vc.label)
         nets, train_info = train_members(epoch_data, n_inputs(col, semantic), so, valid=valid)
         self.seq = SeqDetector(
@@ -247,7 +248,7 @@ class IadsrScorer:
         assert self.seq is not None and self.spaces is not None and self.align is not None
         sp = self.spaces
         cc = sp.count if self.collab_count is None else self.collab_count
-        x = position_inputs(iid, segs, feats, self.seq.spec, sp.col, sp.sem, self.align, cc)
+        x = position_inputs(iid, segs, feats, self.seq.spec, sp.col, sp.sem, self._sem_short(), cc)
         probs = self.seq.member_probs(x, segs)
         w = collab_weight(cc[iid], self.seq.spec.cold_k)
         if self.mlp is None:
@@ -281,8 +282,7 @@ class IadsrScorer:
             states,
             out["noise_score"] >= self.options.suggest_min_score,
             self._aligned_catalogue(),
-            self.spaces.sem,
-            self.align,
+            self._sem_short(),
         )
         return out
 
@@ -290,5 +290,11 @@ class IadsrScorer:
         """The catalogue in the aligned space, built once per fit (see `suggest.aligned_catalogue`)."""
         assert self.spaces is not None and self.align is not None
         if self._catalogue is None:
-            self._catalogue = aligned_catalogue(self.spaces.col, self.spaces.sem, self.align)
+            self._catalogue = aligned_catalogue(self.spaces.col, self._sem_short())
         return self._catalogue
+
+    def _sem_short(self) -> np.ndarray:
+        """The catalogue's text projected by the short-term head (`features.Tables`)."""
+        short = self.spaces.tables(self.align).sem_short if self.spaces else None
+        assert short is not None
+        return short

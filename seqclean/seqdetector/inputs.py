@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqclean.align import Alignment
 from seqclean.interests import Segments, l2_normalise
 from seqclean.seqdetector.options import COLLAB_SCALARS, MISSING_FLAGS, NEEDS_NEXT, NEEDS_OTHERS, NEEDS_PREV, SCALARS
 
@@ -73,11 +72,12 @@ def position_inputs(
     spec: InputSpec,
     col: np.ndarray,
     sem: np.ndarray,
-    align: Alignment,
+    sem_short: np.ndarray,
     count: np.ndarray,
     gate_keep: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(rows, F) float32 inputs; `gate_keep` (training only) zeroes the collaborative gate on some rows."""
+    """(rows, F) float32 inputs; `gate_keep` (training only) zeroes the collaborative gate on some rows.
+    `sem_short`: the catalogue's text projected by IADSR's short-term head (`features.Tables.sem_short`)."""
     w = collab_weight(count[iid], spec.cold_k)
     if gate_keep is not None:
         w = w * gate_keep
@@ -95,7 +95,7 @@ def position_inputs(
     n_len = segs.length[segs.seg].astype(np.float32)
     ctx = np.stack([w, np.log1p(count[iid]) / spec.pop_max, np.log(n_len) / 5.0], axis=1).astype(np.float32)
     e_sem = sem[iid]
-    x = l2_normalise(align.project_short(e_sem)) * np.sqrt(col.shape[1])
+    x = l2_normalise(sem_short[iid]) * np.sqrt(col.shape[1])
     parts = [
         (col[iid] / spec.col_scale) * w[:, None],
         x,
