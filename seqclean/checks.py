@@ -135,7 +135,11 @@ def warnings_for(checks: dict[str, Any], interactions: Path, items: Path, duplic
 
 
 def duplicate_changes(
-    indexed: pl.LazyFrame, changed: list[pl.DataFrame], cols: tuple[str, str, str], mode: str, keep_last: int = 0
+    indexed: pl.LazyFrame,
+    changed: list[pl.DataFrame] | pl.LazyFrame,
+    cols: tuple[str, str, str],
+    mode: str,
+    keep_last: int = 0,
 ) -> pl.DataFrame:
     """Rows for the exact repeats of an earlier (user, item, time) row, which were not scored.
 
@@ -143,6 +147,9 @@ def duplicate_changes(
     first row: dropped or replaced with it, otherwise kept (no row here). A repeat among its user's last
     `keep_last` rows of the input (time order, ties by row) is never changed: `--keep-last` means never
     (a leave-one-out target that repeats a training row must stay the target).
+
+    `indexed` holds whole users (the log, or a piece of it cut by user); `changed` the scored rows' changes
+    (frames, or a lazy scan of them: only the repeats' first rows are looked up, the repeats' side hashed).
     """
     u, i, t = cols
     rows = indexed.select(ROW_INDEX, u, i, t).with_columns(pl.col(ROW_INDEX).min().over([u, i, t]).alias("_first"))
@@ -158,13 +165,16 @@ def duplicate_changes(
             pl.lit(DROP).alias("decision"),
             pl.format("exact duplicate of row {} (--duplicates drop)", "_first").alias("reason"),
         )
-    firsts = [c for c in changed if c.height]
-    if not firsts:
-        return dups.head(0).select(ROW_INDEX, u, i, t)
-    base = pl.concat(firsts, how="diagonal_relaxed").drop(u, i, t, "position", strict=False)
-    base = base.rename({ROW_INDEX: "_first"})
+    if isinstance(changed, list):
+        firsts = [c for c in changed if c.height]
+        if not firsts:
+            return dups.head(0).select(ROW_INDEX, u, i, t)
+        changed = pl.concat(firsts, how="diagonal_relaxed").lazy()
+    base = changed.drop(u, i, t, "position", strict=False).rename({ROW_INDEX: "_first"})
+    found = base.join(dups.lazy(), on="_first", how="inner").collect(engine="streaming")
     return (
-        dups.join(base, on="_first", how="inner")
+        found.select(*dups.columns, *(c for c in found.columns if c not in dups.columns))
+        .sort(ROW_INDEX)
         .with_columns(pl.format("same as row {}, its exact duplicate: {}", "_first", "reason").alias("reason"))
         .drop("_first")
     )

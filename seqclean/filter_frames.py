@@ -1,6 +1,6 @@
-"""Frames `filter` works on: the scores read in chunks of whole users, and the changed rows gathered
-into one narrow frame (every optional column present), so memory follows the chunk size and the
-number of changes, never the log.
+"""Frames `filter` works on: the scores read in chunks of whole users, and the changed rows (every
+optional column present) spilled to disk and read back by row_index range, so memory follows the chunk
+size, never the log or the number of changes.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import numpy as np
 import polars as pl
 
 from seqclean.io import ROW_INDEX, input_errors
+
+PART_ROW_GROUP = 16_384  # rows per row group of a spilled part: what a row_index range read skips by
 
 
 def user_chunks(path: Path, columns: list[str], user: str, rows: int) -> Iterator[pl.DataFrame]:
@@ -40,25 +42,44 @@ def user_chunks(path: Path, columns: list[str], user: str, rows: int) -> Iterato
         yield carry
 
 
-def changes_frame(parts: list[pl.DataFrame], read_cols: list[str], schema: pl.Schema, item: str) -> pl.DataFrame:
-    """All changed rows, sorted by row_index, with every optional column present (null if absent)."""
-    want: dict[str, Any] = {c: schema[c] for c in read_cols}
-    want.update(
-        {
-            "uncertainty": schema.get("uncertainty", pl.Float32),
-            "suggested_item": schema.get("suggested_item", schema[item]),
-            "suggestion_confidence": schema.get("suggestion_confidence", pl.Float32),
-            "decision": pl.String,
-            "guard": pl.String,
-            "reason": pl.String,
-        }
-    )
-    frames = [p for p in parts if p.height]
-    if not frames:
-        return pl.DataFrame(schema=want)
-    f = pl.concat(frames, how="diagonal_relaxed")
-    return (
-        f.with_columns([pl.lit(None, dtype=t).alias(c) for c, t in want.items() if c not in f.columns])
-        .select(list(want))
-        .sort(ROW_INDEX)
-    )
+def change_schema(read_cols: list[str], schema: pl.Schema, item: str) -> pl.Schema:
+    """Columns of a changed row: the scores read, every optional column (null if absent), the decision."""
+    want = pl.Schema({c: schema[c] for c in read_cols})
+    extra: dict[str, Any] = {
+        "uncertainty": schema.get("uncertainty", pl.Float32),
+        "suggested_item": schema.get("suggested_item", schema[item]),
+        "suggestion_confidence": schema.get("suggestion_confidence", pl.Float32),
+        "decision": pl.String,
+        "guard": pl.String,
+        "reason": pl.String,
+    }
+    for c, t in extra.items():
+        want[c] = t
+    return want
+
+
+class Changes:
+    """The changed rows, spilled to Parquet parts in a temporary folder (one part per chunk, each sorted by
+    row_index, small row groups) and read back one row_index range at a time: the row-group statistics let
+    a range read skip the rest, so memory follows a range, not the number of changes."""
+
+    def __init__(self, folder: Path, schema: pl.Schema) -> None:
+        self.folder, self.schema = folder, schema
+        self.parts: list[Path] = []
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if not frame.height:
+            return
+        missing = [pl.lit(None, dtype=t).alias(c) for c, t in self.schema.items() if c not in frame.columns]
+        f = frame.with_columns(missing).select([pl.col(c).cast(t) for c, t in self.schema.items()]).sort(ROW_INDEX)
+        path = self.folder / f"part-{len(self.parts):05d}.parquet"
+        f.write_parquet(path, row_group_size=PART_ROW_GROUP)
+        self.parts.append(path)
+
+    def scan(self) -> pl.LazyFrame:
+        """Every change so far (the parts written until now), in no particular order."""
+        return pl.scan_parquet(list(self.parts)) if self.parts else pl.LazyFrame(schema=self.schema)
+
+    def between(self, lo: int, hi: int) -> pl.DataFrame:
+        """The changes with row_index in [lo, hi), sorted by row_index."""
+        return self.scan().filter(pl.col(ROW_INDEX).is_between(lo, hi - 1)).sort(ROW_INDEX).collect()
