@@ -35,8 +35,9 @@ from seqclean.spill import partition, scan_frames, spill_dir
 if TYPE_CHECKING:
     from seqclean.embed_inputs import EmbedConfig
 
-BUCKET_ROWS = 1_000_000
-"""Input rows per bucket (whole users): what the build holds in memory at once, about 0.25 KiB a row."""
+BUCKET_ROWS = 500_000
+"""Input rows per bucket (whole users): what the build holds in memory at once (about 0.2 KiB a row)."""
+MAX_PARTS = 16  # files the partition pass writes at most (its memory grows with the parts open at once)
 ROW_GROUP = 100_000  # sequences.parquet row groups (score reads chunks of users by a `uid` predicate)
 _BUCKETED_DTYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.String)
 
@@ -59,6 +60,7 @@ class SequenceStats:
 class _Checks:
     """Accumulated over buckets; raised once the file is written, before it is renamed into place."""
 
+    n_read: int = 0  # input rows the buckets held: all of them, or a bucket went astray
     n_unique: int = 0
     first_dup: tuple[int, tuple[Any, Any, Any]] | None = None  # (row_index, (user, item, time)) of the first
     n_unknown: int = 0
@@ -116,15 +118,29 @@ def write_sequences(
 
 
 def _bucket_sources(full: pl.LazyFrame, ids: pl.Series, starts: np.ndarray, tmp: Path, path: Path) -> Any:
-    """Bucket number -> its rows (lazy): the log itself for one bucket, else the bucket's part, all written by
-    one streaming pass. A row's bucket: how many bucket starts its user is at or after (comparisons with the
-    buckets' first user ids, elementwise, so the plan streams; a join on the user table does not stay flat)."""
-    if starts.size == 1:
+    """Bucket number -> its rows (lazy): the log itself for one bucket; else one streaming pass writes the
+    rows into at most `MAX_PARTS` parts of consecutive buckets, and a bucket is its part filtered on its
+    users. A row's part: how many part starts its user is at or after (comparisons with the parts' first user
+    ids: elementwise, so the plan streams; a join on the user table does not stay flat, and the partitioned
+    sink holds a buffer per open part, hence the cap)."""
+    n = starts.size
+    if n == 1:
         return lambda k: full
-    firsts = ids.gather(starts[1:].tolist()).to_list()
-    key = pl.sum_horizontal([(pl.col(ids.name) >= pl.lit(f, dtype=ids.dtype)).cast(pl.Int32) for f in firsts])
+    u = ids.name
+    part_of = np.arange(n) * min(n, MAX_PARTS) // n  # bucket -> part, consecutive buckets together
+    part_firsts = ids.gather(starts[np.flatnonzero(np.diff(part_of)) + 1].tolist()).to_list()
+    key = pl.sum_horizontal([(pl.col(u) >= pl.lit(f, dtype=ids.dtype)).cast(pl.Int32) for f in part_firsts])
     with input_errors(path):
-        return partition(full, key, tmp)
+        part = partition(full, key, tmp)
+    firsts = ids.gather(starts.tolist())
+
+    def bucket(k: int) -> pl.LazyFrame:
+        mine = pl.col(u) >= pl.lit(firsts[k], dtype=ids.dtype)
+        if k + 1 < n:
+            mine = mine & (pl.col(u) < pl.lit(firsts[k + 1], dtype=ids.dtype))
+        return part(int(part_of[k])).filter(mine)
+
+    return bucket
 
 
 def _bucket(
@@ -137,13 +153,18 @@ def _bucket(
 ) -> pl.DataFrame:
     """One bucket's sequences (the one-pass build's rows for these users, in its order) and its checks."""
     u, i, t = cols
-    raw = rows.collect()
-    base = raw.group_by([u, i, t]).agg(pl.col(ROW_INDEX).min())  # each (user, item, time) at its first row
-    checks.n_unique += base.height
-    if want_first_dup and base.height < raw.height:
-        d = raw.filter(pl.len().over([u, i, t]) > 1).sort(ROW_INDEX).row(0, named=True)
+    # sorted so that the repeats of a (user, item, time) follow its first row: a hash-free dedup (a hash
+    # group_by or unique on three columns holds about three times the bucket)
+    raw = rows.collect(engine="streaming").sort([u, t, i, ROW_INDEX])
+    checks.n_read += raw.height
+    raw = raw.with_columns(pl.all_horizontal(_same_as_previous(c, raw.schema[c]) for c in (u, t, i)).alias("_repeat"))
+    checks.n_unique += raw.height - int(raw["_repeat"].sum())
+    if want_first_dup and raw["_repeat"].any():
+        in_dup = pl.col("_repeat") | pl.col("_repeat").shift(-1, fill_value=False)
+        d = raw.filter(in_dup).sort(ROW_INDEX).row(0, named=True)
         if checks.first_dup is None or d[ROW_INDEX] < checks.first_dup[0]:
             checks.first_dup = (d[ROW_INDEX], (d[u], d[i], d[t]))
+    base = raw.filter(~pl.col("_repeat")).drop("_repeat")
     del raw
     seq = (
         base.join(users, on=u)
@@ -161,8 +182,19 @@ def _bucket(
     return seq
 
 
+def _same_as_previous(col: str, dtype: pl.DataType) -> pl.Expr:
+    """Equal to the previous row's value (NaN equal to NaN, as `unique` counts it); false on the first row."""
+    c, prev = pl.col(col), pl.col(col).shift()
+    same = c == prev
+    if dtype.is_float():
+        same = same | (c.is_nan() & prev.is_nan())
+    return same.fill_null(False)
+
+
 def _raise_refused(cfg: EmbedConfig, checks: _Checks, n_rows: int, cols: tuple[str, str, str]) -> None:
     """The one-pass build's two refusals, in its order: duplicates under `--duplicates error`, unknown items."""
+    if checks.n_read != n_rows:
+        raise InputDataError(f"internal: the buckets held {checks.n_read} of {n_rows} rows")  # a bug, never input
     n_dup = n_rows - checks.n_unique
     if n_dup and cfg.duplicates == "error" and checks.first_dup is not None:
         refuse_duplicates(cfg.interactions, n_dup, checks.first_dup[1], cols)
