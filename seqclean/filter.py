@@ -154,8 +154,9 @@ def _filter_locked(cfg: FilterConfig, wd: Workdir) -> FilterResult:
     dup_mode = manifest["embed"].get("duplicates", "drop")
     dup_counts = {"rows": 0}
     with spill_dir(cfg.out, ".filter-changes-") as tmp:
-        changes = Changes(Path(tmp), change_schema(read_cols, schema, item))
+        changes = Changes(Path(tmp), change_schema(read_cols, schema, item), n_input, cfg.chunk_rows)
         counts, guards, n_candidates = _decide_all(scores_path, read_cols, policy, user, cfg.chunk_rows, changes)
+        changes.seal()
         if n_input > n_distinct:  # exact repeats were scored once: they follow --duplicates
             with input_errors(input_path), tempfile.TemporaryDirectory(dir=tmp) as pieces:
                 dup_counts = add_duplicates(

@@ -55,6 +55,7 @@ def add_duplicates(
         counts["rows"] += d.height
         for k in (DROP, REPLACE):
             counts[k] += int((d["decision"] == k).sum()) if "decision" in d.columns else 0
+    changes.seal()
     return counts
 
 

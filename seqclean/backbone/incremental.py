@@ -41,7 +41,6 @@ from seqclean.workdir import BACKBONE_DIR, BACKBONE_HISTORY, ITEMS, SEQUENCES
 HISTORY_JSON = BACKBONE_HISTORY
 ARCH_KEYS = ("hidden", "layers", "heads", "dropout", "gru_hidden", "max_len")
 RETRAINED, FINE_TUNED, REUSED = "retrained", "fine_tuned", "reused"
-ROWS_PER_READ = 100_000  # sequences_digest reads this many rows at a time
 
 
 @dataclass
@@ -77,16 +76,16 @@ def sequences_digest(seq_path: Path, item_col: str, user_col: str) -> str:
     """A digest of the sequences' content (user, item, order): equal digests mean the same training data.
 
     The bytes hashed are every user id in (uid, position) order, then every item id: read one column and one
-    row group at a time in the file's order, which `embed` writes sorted by (uid, position) (checked while
-    reading; an unsorted file is sorted in memory instead), so memory follows a row group, not the log."""
+    row group at a time (no read-ahead) in the file's order, which `embed` writes sorted by (uid, position)
+    (checked while reading; an unsorted file is sorted in memory instead), so memory follows a row group."""
     import pyarrow.parquet as pq
 
     h = hashlib.sha256()
     pf = pq.ParquetFile(seq_path)
     for col in (user_col, item_col):
         last, sep = -1, b""
-        for batch in pf.iter_batches(columns=["uid", "position", col], batch_size=ROWS_PER_READ):
-            df = pl.from_arrow(batch)
+        for k in range(pf.num_row_groups):  # one at a time: no read-ahead
+            df = pl.from_arrow(pf.read_row_group(k, columns=["uid", "position", col]))
             assert isinstance(df, pl.DataFrame)
             key = (df["uid"].to_numpy().astype(np.int64) << 32) | df["position"].to_numpy().astype(np.int64)
             if key.size and (key[0] <= last or (np.diff(key) <= 0).any()):
