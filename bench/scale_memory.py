@@ -6,8 +6,9 @@ on logs of growing size, as ratios against the smallest log (issue 12: at most 1
         [--skip-before syn50m:sequences]
 
 Each phase runs in a fresh process (`python -c SNIPPET` with the checkout as its working directory and
-`PYTHONPATH`), and its peak RSS is that child's own `ru_maxrss` (`os.wait4`): interpreter and libraries
-included, nothing of this process counted. Phases:
+`PYTHONPATH`), and its peak RSS is the high-water mark the child reads from `/proc/self/status` (VmHWM) when
+it ends: interpreter and libraries included, nothing of this process counted (`ru_maxrss` from `wait4` is
+not used: Linux keeps the pre-exec resident set of a forked child in it, i.e. this process's). Phases:
 - `sequences`: `embed`'s work before text encoding, as `_embed_stage` does it in each checkout: the log and
   item checks, the catalogue, `sequences.parquet` (the one-pass build, or `write_sequences`), the per-item
   counts and `input_checks`;
@@ -40,7 +41,13 @@ REPO = Path(__file__).resolve().parent.parent
 PHASES = ("sequences", "filter", "digest")
 TEMPLATE = "{title} | {category}"
 
-_PRELUDE = "import json, sys, time\nfrom pathlib import Path\nimport polars as pl\na = json.loads(sys.argv[1])\n"
+_PRELUDE = """import json, sys, time
+from pathlib import Path
+import polars as pl
+a = json.loads(sys.argv[1])
+def hwm():
+    return int(next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")).split()[1])
+"""
 SNIPPETS = {
     "sequences": _PRELUDE
     + """
@@ -67,21 +74,22 @@ else:
     cat = cat.with_columns(pl.Series("n_interactions", built.item_counts[1:], dtype=pl.Int64))
     checks = input_checks(pl.scan_parquet(dest), cat, cfg.time_col, built.n_duplicates)
     n_users = built.n_users
-print(json.dumps({"wall_s": time.perf_counter() - t0, "result": {"users": n_users, "checks": checks}}))
+res = {"users": n_users, "checks": checks}
+print(json.dumps({"hwm_kib": hwm(), "wall_s": time.perf_counter() - t0, "result": res}))
 """,
     "filter": _PRELUDE
     + """
 from seqclean.filter import FilterConfig, filter_log
 t0 = time.perf_counter()
 r = filter_log(FilterConfig(workdir=Path(a["workdir"]), out=Path(a["out"]), threshold=0.9, force=True, rerun=True))
-print(json.dumps({"wall_s": time.perf_counter() - t0, "result": {"removed": r.n_removed}}))
+print(json.dumps({"hwm_kib": hwm(), "wall_s": time.perf_counter() - t0, "result": {"removed": r.n_removed}}))
 """,
     "digest": _PRELUDE
     + """
 from seqclean.backbone.incremental import sequences_digest
 t0 = time.perf_counter()
 d = sequences_digest(Path(a["sequences"]), "item_id", "user_id")
-print(json.dumps({"wall_s": time.perf_counter() - t0, "result": {"digest": d}}))
+print(json.dumps({"hwm_kib": hwm(), "wall_s": time.perf_counter() - t0, "result": {"digest": d}}))
 """,
 }
 OUTPUTS = {"sequences": ["sequences.parquet"], "filter": ["cleaned.parquet", "removed.parquet", "summary.json"]}
@@ -106,12 +114,11 @@ def run_phase(code: Path, phase: str, args: dict, logs: Path) -> Run:
             stdout=out,
             stderr=err,
         )
-        _, status, usage = os.wait4(proc.pid, 0)  # the child's own peak, before Popen reaps it
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.wait()
     if proc.returncode != 0:
         raise RuntimeError(f"{phase} in {code} exited {proc.returncode}:\n{err_path.read_text()[-3000:]}")
     res = json.loads(out_path.read_text().strip().splitlines()[-1])
-    return Run(usage.ru_maxrss / 1024, res["wall_s"], res["result"])
+    return Run(res["hwm_kib"] / 1024, res["wall_s"], res["result"])
 
 
 def stand_in_workdir(data: Path, sequences: Path, wd: Path) -> None:
