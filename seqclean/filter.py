@@ -164,7 +164,7 @@ def _filter_locked(cfg: FilterConfig, wd: Workdir) -> FilterResult:
                 )
             counts[DROP] += dup_counts[DROP]
             counts[REPLACE] += dup_counts[REPLACE]
-        write_outputs(cfg, input_path, indexed, log_cols, changes, cols)
+        write_outputs(cfg, input_path, log, log_cols, changes, cols)
     n_dup_changed = dup_counts["rows"]
 
     summary: dict[str, Any] = {

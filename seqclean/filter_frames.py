@@ -111,4 +111,4 @@ class Changes:
     def between(self, lo: int, hi: int) -> pl.DataFrame:
         """The changes with row_index in [lo, hi), sorted by row_index ([lo, hi) inside one group)."""
         rows = self.scan(lo // self.span).filter(pl.col(ROW_INDEX).is_between(lo, hi - 1))
-        return rows.sort(ROW_INDEX).collect(engine="streaming")
+        return rows.sort(ROW_INDEX).collect()
