@@ -41,35 +41,55 @@ def refuse_duplicates(path: Path, n_dup: int, example: tuple[Any, Any, Any], col
     )
 
 
-def _future_count(t: pl.Series) -> int:
+def _future_count(seq: pl.LazyFrame, col: str, dtype: pl.DataType) -> int:
     """Timestamps after now. Numbers are read as seconds, ms, us or ns since 1970, guessed from their size."""
     import datetime as dt
 
-    if t.len() == 0 or t.null_count() == t.len():
-        return 0
-    if t.dtype == pl.Date:
-        return int((t > dt.date.today()).sum())
-    if isinstance(t.dtype, pl.Datetime):
+    t = pl.col(col)
+    if dtype == pl.Date:
+        now: Any = dt.date.today()
+    elif isinstance(dtype, pl.Datetime):
         now = dt.datetime.now(dt.UTC)
-        return int((t > (now if t.dtype.time_zone else now.replace(tzinfo=None))).sum())
-    if not t.dtype.is_numeric():
+        now = now if dtype.time_zone else now.replace(tzinfo=None)
+    elif not dtype.is_numeric():
         return 0  # durations, times of day: no calendar to compare with
-    biggest = abs(float(t.max()))  # type: ignore[arg-type]
-    scale = next((s for s in (1.0, 1e3, 1e6) if biggest < 1e11 * s), 1e9)
-    return int((t > time.time() * scale).sum())
+    else:
+        top = seq.select(t.max()).collect(engine="streaming").item()
+        if top is None:
+            return 0
+        biggest = abs(float(top))
+        scale = next((s for s in (1.0, 1e3, 1e6) if biggest < 1e11 * s), 1e9)
+        now = time.time() * scale
+    return int(seq.select((t > now).sum()).collect(engine="streaming").item() or 0)
 
 
-def input_checks(seq: pl.DataFrame, catalogue: pl.DataFrame, time_col: str, n_duplicates: int) -> dict[str, Any]:
-    """Counts of every suspicious pattern (see the module docstring); `seq` is the deduplicated log."""
-    lengths = seq.group_by("uid").len()
-    t = seq[time_col]
+def _all_equal(seq: pl.LazyFrame, col: str, dtype: pl.DataType) -> bool:
+    """More than one row and a single distinct value (NaN one value of its own), from min, max and counts:
+    a streaming aggregate, where `n_unique` would hold every distinct timestamp."""
+    t = pl.col(col)
+    nan = t.is_nan().sum() if dtype.is_float() else pl.lit(0)
+    stats = seq.select(pl.len(), t.min().alias("lo"), t.max().alias("hi"), nan.alias("nan"))
+    n, lo, hi, n_nan = stats.collect(engine="streaming").row(0)
+    if n <= 1:
+        return False
+    return bool(n_nan == n or (n_nan == 0 and lo == hi))
+
+
+def input_checks(
+    seq: pl.DataFrame | pl.LazyFrame, catalogue: pl.DataFrame, time_col: str, n_duplicates: int
+) -> dict[str, Any]:
+    """Counts of every suspicious pattern (see the module docstring); `seq` is the deduplicated log, a frame or
+    a lazy scan of `sequences.parquet` (streaming aggregates: memory follows the users, not the log)."""
+    lf = seq.lazy()
+    dtype = lf.collect_schema()[time_col]
+    short = lf.group_by("uid").len().filter(pl.col("len") < MIN_USER_INTERACTIONS).select(pl.len())
     return {
         "duplicate_interactions": int(n_duplicates),
         "items_empty_text": int((catalogue["text"].str.strip_chars().str.len_chars() == 0).sum()),
-        "users_under_3_interactions": int((lengths["len"] < MIN_USER_INTERACTIONS).sum()),
+        "users_under_3_interactions": int(short.collect(engine="streaming").item()),
         "items_not_in_log": int((catalogue["n_interactions"] == 0).sum()),
-        "timestamps_in_future": _future_count(t),
-        "timestamps_all_equal": bool(t.len() > 1 and t.n_unique() == 1),
+        "timestamps_in_future": _future_count(lf, time_col, dtype),
+        "timestamps_all_equal": _all_equal(lf, time_col, dtype),
     }
 
 
@@ -115,7 +135,11 @@ def warnings_for(checks: dict[str, Any], interactions: Path, items: Path, duplic
 
 
 def duplicate_changes(
-    indexed: pl.LazyFrame, changed: list[pl.DataFrame], cols: tuple[str, str, str], mode: str, keep_last: int = 0
+    indexed: pl.LazyFrame,
+    changed: list[pl.DataFrame] | pl.LazyFrame,
+    cols: tuple[str, str, str],
+    mode: str,
+    keep_last: int = 0,
 ) -> pl.DataFrame:
     """Rows for the exact repeats of an earlier (user, item, time) row, which were not scored.
 
@@ -123,6 +147,9 @@ def duplicate_changes(
     first row: dropped or replaced with it, otherwise kept (no row here). A repeat among its user's last
     `keep_last` rows of the input (time order, ties by row) is never changed: `--keep-last` means never
     (a leave-one-out target that repeats a training row must stay the target).
+
+    `indexed` holds whole users (the log, or a piece of it cut by user); `changed` the scored rows' changes
+    (frames, or a lazy scan of them: only the repeats' first rows are looked up, the repeats' side hashed).
     """
     u, i, t = cols
     rows = indexed.select(ROW_INDEX, u, i, t).with_columns(pl.col(ROW_INDEX).min().over([u, i, t]).alias("_first"))
@@ -138,13 +165,16 @@ def duplicate_changes(
             pl.lit(DROP).alias("decision"),
             pl.format("exact duplicate of row {} (--duplicates drop)", "_first").alias("reason"),
         )
-    firsts = [c for c in changed if c.height]
-    if not firsts:
-        return dups.head(0).select(ROW_INDEX, u, i, t)
-    base = pl.concat(firsts, how="diagonal_relaxed").drop(u, i, t, "position", strict=False)
-    base = base.rename({ROW_INDEX: "_first"})
+    if isinstance(changed, list):
+        firsts = [c for c in changed if c.height]
+        if not firsts:
+            return dups.head(0).select(ROW_INDEX, u, i, t)
+        changed = pl.concat(firsts, how="diagonal_relaxed").lazy()
+    base = changed.drop(u, i, t, "position", strict=False).rename({ROW_INDEX: "_first"})
+    found = base.join(dups.lazy(), on="_first", how="inner").collect(engine="streaming")
     return (
-        dups.join(base, on="_first", how="inner")
+        found.select(*dups.columns, *(c for c in found.columns if c not in dups.columns))
+        .sort(ROW_INDEX)
         .with_columns(pl.format("same as row {}, its exact duplicate: {}", "_first", "reason").alias("reason"))
         .drop("_first")
     )

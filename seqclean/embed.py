@@ -24,7 +24,8 @@ from seqclean import __version__
 from seqclean.backbone.config import CONFIG_JSON
 from seqclean.checks import input_checks, validate_duplicates_mode, warnings_for
 from seqclean.columns import infer_embed_config
-from seqclean.embed_inputs import EmbedConfig, EmbedResult, catalogue, embed_model_id, scan_items, scan_log, sequences
+from seqclean.embed_inputs import EmbedConfig, EmbedResult, catalogue, embed_model_id, scan_items, scan_log
+from seqclean.embed_sequences import write_sequences
 from seqclean.encoder import DEFAULT_MODEL, check_precision, load_encoder
 from seqclean.errors import InputDataError
 from seqclean.io import file_fingerprint, scan_table, write_parquet
@@ -139,17 +140,12 @@ def _embed_stage(
     log = scan_log(cfg)
     items = scan_items(cfg, log.collect_schema()[cfg.item_col])
 
-    cat = catalogue(cfg, items)
-    seq, n_dup = sequences(cfg, log, cat)
-    n_inter = seq.height
-    counts = seq.group_by("iid").agg(pl.len().alias("n_interactions"))
-    cat = (
-        cat.join(counts, on="iid", how="left")
-        .with_columns(pl.col("n_interactions").fill_null(0).cast(pl.Int64))
-        .sort("iid")
-    )
-    checks = input_checks(seq, cat, cfg.time_col, n_dup)
-    write_parquet(seq, wd.file(SEQUENCES))
+    cat = catalogue(cfg, items)  # in iid order (1..n)
+    wd.path.mkdir(parents=True, exist_ok=True)
+    built = write_sequences(cfg, log, cat, wd.file(SEQUENCES))  # bucket by bucket: memory follows a bucket
+    n_dup, n_inter = built.n_duplicates, built.n_interactions
+    cat = cat.with_columns(pl.Series("n_interactions", built.item_counts[1:], dtype=pl.Int64))
+    checks = input_checks(pl.scan_parquet(wd.file(SEQUENCES)), cat, cfg.time_col, n_dup)
     kill_point("sequences")
 
     vectors, n_encoded, n_cached, provider = _semantic_vectors(cfg, wd, cat, progress)
@@ -176,7 +172,7 @@ def _embed_stage(
             "model": str(cfg.model) if cfg.model else DEFAULT_MODEL,
             "device": cfg.device,
             "seed": cfg.seed,
-            "n_users": int(seq["uid"].n_unique()),
+            "n_users": built.n_users,
             "n_items": cat.height,
             "n_interactions": n_inter,
             "n_input_rows": n_inter + n_dup,

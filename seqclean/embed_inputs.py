@@ -1,5 +1,6 @@
 """What `embed` reads: its config and result types, and the input tables it builds before encoding
-(log and items checked, the catalogue with dense `iid`s, the time-ordered sequences).
+(log and items checked, the catalogue with dense `iid`s); the time-ordered sequences are built bucket by
+bucket in `seqclean.embed_sequences`.
 
 Why a module of its own: `embed.py` keeps the stage's flow and reuse; this one the pure table work.
 Sequence order: by timestamp; ties are broken by the row's position in the input (earlier row first).
@@ -15,11 +16,10 @@ import polars as pl
 
 from seqclean.backbone.config import BackboneConfig
 from seqclean.backbone.incremental import UpdatePolicy
-from seqclean.checks import refuse_duplicates
 from seqclean.config import DEFAULTS
 from seqclean.encoder import model_id, resolve_model_dir
 from seqclean.errors import InputDataError
-from seqclean.io import ROW_INDEX, input_errors, require_columns, require_id_dtype, require_time_dtype, scan_table
+from seqclean.io import input_errors, require_columns, require_id_dtype, require_time_dtype, scan_table
 from seqclean.text import default_template, template_fields, text_expr, text_hash
 
 
@@ -131,40 +131,6 @@ def catalogue(cfg: EmbedConfig, items: pl.LazyFrame) -> pl.DataFrame:
         .alias("text_hash"),
     )
     return cat.select("iid", cfg.item_col, "text", "text_hash")
-
-
-def sequences(cfg: EmbedConfig, log: pl.LazyFrame, catalogue: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """One row per distinct interaction, sorted by (uid, timestamp, row_index), with its position, and
-    the number of exact duplicates left out (each (user, item, time) is scored once, at its first row,
-    so logging repeats cannot inflate the noise estimate)."""
-    u, i, t = cfg.user_col, cfg.item_col, cfg.time_col
-    full = log.with_row_index(ROW_INDEX).select(ROW_INDEX, u, i, t)
-    with input_errors(cfg.interactions):
-        n_rows = int(full.select(pl.len()).collect().item())
-        base = full.unique(subset=[u, i, t], keep="first", maintain_order=True)
-        n_unique = int(base.select(pl.len()).collect().item())
-    n_dup = n_rows - n_unique
-    if n_dup and cfg.duplicates == "error":
-        first = full.filter(pl.struct(u, i, t).is_duplicated()).head(1).collect()
-        refuse_duplicates(cfg.interactions, n_dup, (first[u][0], first[i][0], first[t][0]), (u, i, t))
-    users = base.select(u).unique().sort(u).with_row_index("uid").with_columns(pl.col("uid").cast(pl.Int32))
-    with input_errors(cfg.interactions):
-        seq = (
-            base.join(users, on=u)
-            .join(catalogue.lazy().select(i, "iid"), on=i, how="left")
-            .sort(["uid", t, ROW_INDEX])
-            .with_columns(pl.int_range(pl.len(), dtype=pl.Int32).over("uid").alias("position"))
-            .select("uid", "position", "iid", ROW_INDEX, u, i, t)
-            .collect()
-        )
-    unknown = seq.filter(pl.col("iid").is_null())
-    if unknown.height:
-        ex = ", ".join(map(str, unknown[i].unique().sort().head(5).to_list()))
-        raise InputDataError(
-            f"{cfg.interactions}: {unknown.height} interactions have item ids missing from {cfg.items} "
-            f"(column '{i}', e.g. {ex}); add those items with their text, or drop them from the log"
-        )
-    return seq, n_dup
 
 
 def embed_model_id(cfg: EmbedConfig) -> str:

@@ -1,10 +1,10 @@
 """Stage 3, `seqclean filter`: drop (or replace) the interactions the scores flag, within the guards.
 
 Reads `WORKDIR/scores.parquet` in chunks of whole users (the file is sorted by user and position and
-holds each user's rows contiguously), decides every row with `seqclean.decide.decide`, and keeps only
-the changed rows (narrow: row number, scores, reason). The input log is then re-scanned lazily and
-joined on `row_index`, so memory is bounded by the chunk size plus the number of changes, never by
-the width or length of the log.
+holds each user's rows contiguously), decides every row with `seqclean.decide.decide`, and spills only
+the changed rows (narrow: row number, scores, reason) to Parquet parts in a temporary folder in OUT. The
+input log is then re-scanned one range of rows at a time and joined with the changes of that range
+(`seqclean.filter_outputs`), so memory follows the chunk size, never the log or the number of changes.
 
 Writes into OUT:
 - `cleaned.parquet`: the input's exact columns, dtypes and row order, minus dropped rows (replace
@@ -20,20 +20,22 @@ Writes into OUT:
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from seqclean.checks import duplicate_changes
 from seqclean.decide import DROP, GUARDS, KEEP, REPLACE, Policy, decide
 from seqclean.errors import InputDataError, MissingInputError, UsageError
-from seqclean.filter_frames import changes_frame, user_chunks
+from seqclean.filter_frames import Changes, change_schema, user_chunks
+from seqclean.filter_outputs import add_duplicates, write_outputs
 from seqclean.filter_rules import FilterConfig, parse_max_edits, parse_threshold, resolve_rule, validate
 from seqclean.gate import require_reliable
-from seqclean.io import ROW_INDEX, input_errors, scan_table, write_json, write_parquet
+from seqclean.io import ROW_INDEX, input_errors, scan_table, write_json
 from seqclean.recbole import write_recbole
+from seqclean.spill import spill_dir
 from seqclean.stages import (
     fingerprint,
     is_complete,
@@ -146,19 +148,24 @@ def _filter_locked(cfg: FilterConfig, wd: Workdir) -> FilterResult:
     )
     user, item, time = cols["user"], cols["item"], cols["time"]
     read_cols = [user, item, time, ROW_INDEX, "position", "noise_score", *sorted(present)]
-    changed, counts, guards, n_candidates = _decide_all(scores_path, read_cols, policy, user, cfg.chunk_rows)
     log = scan_table(input_path, what="interactions")
     log_cols = log.collect_schema()
     indexed = log.with_row_index(ROW_INDEX)
     dup_mode = manifest["embed"].get("duplicates", "drop")
-    n_dup_changed = 0
-    if n_input > n_distinct:  # exact repeats were scored once: they follow --duplicates
-        changed.append(duplicate_changes(indexed, changed, (user, item, time), dup_mode, cfg.keep_last))
-        n_dup_changed = changed[-1].height
-        counts[DROP] += int((changed[-1]["decision"] == DROP).sum())
-        counts[REPLACE] += int((changed[-1]["decision"] == REPLACE).sum())
-    changes = changes_frame(changed, read_cols, schema, item)
-    _write_outputs(cfg, input_path, indexed, log_cols, changes, cols)
+    dup_counts = {"rows": 0}
+    with spill_dir(cfg.out, ".filter-changes-") as tmp:
+        changes = Changes(Path(tmp), change_schema(read_cols, schema, item), n_input, cfg.chunk_rows)
+        counts, guards, n_candidates = _decide_all(scores_path, read_cols, policy, user, cfg.chunk_rows, changes)
+        changes.seal()
+        if n_input > n_distinct:  # exact repeats were scored once: they follow --duplicates
+            with input_errors(input_path), tempfile.TemporaryDirectory(dir=tmp) as pieces:
+                dup_counts = add_duplicates(
+                    indexed, changes, (user, item, time), dup_mode, cfg.keep_last, n_input, cfg.chunk_rows, Path(pieces)
+                )
+            counts[DROP] += dup_counts[DROP]
+            counts[REPLACE] += dup_counts[REPLACE]
+        write_outputs(cfg, input_path, log, log_cols, changes, cols)
+    n_dup_changed = dup_counts["rows"]
 
     summary: dict[str, Any] = {
         "rule": rule_info,
@@ -219,13 +226,12 @@ def _optional_columns(
 
 
 def _decide_all(
-    scores_path: Path, read_cols: list[str], policy: Policy, user: str, chunk_rows: int
-) -> tuple[list[pl.DataFrame], dict[str, int], dict[str, int], int]:
-    """Decide every row, chunk by chunk of whole users; keep only the changed rows and the counts."""
+    scores_path: Path, read_cols: list[str], policy: Policy, user: str, chunk_rows: int, changes: Changes
+) -> tuple[dict[str, int], dict[str, int], int]:
+    """Decide every row, chunk by chunk of whole users; spill the changed rows, keep only the counts."""
     counts = {KEEP: 0, DROP: 0, REPLACE: 0}
     guards = dict.fromkeys(GUARDS, 0)
     n_candidates = 0
-    changed: list[pl.DataFrame] = []
     for chunk in user_chunks(scores_path, read_cols, user, chunk_rows):
         d = decide(chunk, policy, user)
         for k, v in d.group_by("decision").len().iter_rows():
@@ -233,49 +239,5 @@ def _decide_all(
         for k, v in d.filter(pl.col("guard").is_not_null()).group_by("guard").len().iter_rows():
             guards[k] += int(v)
         n_candidates += int((d["guard"].is_not_null() | (d["decision"] != KEEP)).sum())
-        changed.append(d.filter(pl.col("decision") != KEEP))
-    return changed, counts, guards, n_candidates
-
-
-def _write_outputs(
-    cfg: FilterConfig,
-    input_path: Path,
-    indexed: pl.LazyFrame,
-    log_cols: pl.Schema,
-    changes: pl.DataFrame,
-    cols: dict[str, Any],
-) -> None:
-    """Apply the changes to the re-scanned input by row_index, write cleaned + removed/changes."""
-    user, item, time = cols["user"], cols["item"], cols["time"]
-    drops = changes.filter(pl.col("decision") == DROP).select(ROW_INDEX).lazy()
-    cleaned = indexed.join(drops, on=ROW_INDEX, how="anti", maintain_order="left")
-    out = cfg.out
-    with input_errors(input_path):
-        if cfg.mode == "replace":
-            reps = changes.filter(pl.col("decision") == REPLACE).select(ROW_INDEX, pl.col("suggested_item").alias("_s"))
-            cleaned = cleaned.join(reps.lazy(), on=ROW_INDEX, how="left", maintain_order="left").with_columns(
-                pl.coalesce(pl.col("_s").cast(log_cols[item]), pl.col(item)).alias(item)
-            )
-            write_parquet(cleaned.select(log_cols.names()), out / CLEANED)
-            kill_point("filter-cleaned")
-            audit = changes.select(
-                ROW_INDEX,
-                user,
-                time,
-                pl.col(item).alias("original_item"),
-                "suggested_item",
-                "suggestion_confidence",
-                "noise_score",
-                "uncertainty",
-                "decision",
-                "reason",
-            )
-            write_parquet(audit, out / CHANGES)
-        else:
-            write_parquet(cleaned.select(log_cols.names()), out / CLEANED)
-            kill_point("filter-cleaned")
-            extra = changes.select(ROW_INDEX, "noise_score", "uncertainty", "reason").lazy()
-            removed = indexed.join(extra, on=ROW_INDEX, how="inner", maintain_order="left")
-            write_parquet(
-                removed.select(*log_cols.names(), ROW_INDEX, "noise_score", "uncertainty", "reason"), out / REMOVED
-            )
+        changes.add(d.filter(pl.col("decision") != KEEP))
+    return counts, guards, n_candidates

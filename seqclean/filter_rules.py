@@ -44,7 +44,7 @@ class FilterConfig:
     fallback: str = F.fallback
     fmt: str = F.format
     dataset_name: str = F.dataset_name
-    chunk_rows: int = 1_000_000
+    chunk_rows: int = 250_000  # scores rows decided at once, and input rows per output range (docs/scale.md)
     force: bool = F.force  # filter even when `score` judged the result unreliable (seqclean.gate)
     rerun: bool = (
         DEFAULTS.general.rerun

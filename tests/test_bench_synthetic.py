@@ -11,7 +11,8 @@ import pytest
 
 from bench.synthetic import PARTITION_USERS, generate, main
 from seqclean.checks import input_checks
-from seqclean.embed_inputs import EmbedConfig, catalogue, scan_items, scan_log, sequences
+from seqclean.embed_inputs import EmbedConfig, catalogue, scan_items, scan_log
+from seqclean.embed_sequences import write_sequences
 
 ROWS = 20_000  # 400 users: a few seconds at most
 
@@ -92,11 +93,12 @@ def test_embed_input_checks_accept_the_partitioned_log(tmp_path: Path) -> None:
     )
     log = scan_log(cfg)
     cat = catalogue(cfg, scan_items(cfg, log.collect_schema()["item_id"]))
-    seq, n_dup = sequences(cfg, log, cat)
-    assert seq.height == ROWS and n_dup == 0 and seq["iid"].null_count() == 0
+    built = write_sequences(cfg, log, cat, tmp_path / "sequences.parquet", bucket_rows=ROWS // 3)  # 3 buckets
+    seq = pl.read_parquet(tmp_path / "sequences.parquet")
+    assert seq.height == built.n_interactions == ROWS and built.n_duplicates == 0 and seq["iid"].null_count() == 0
     assert cat.height == 1_000 and cat["text"][0].count(" | ") == 1
-    counts = seq.group_by("iid").len().rename({"len": "n_interactions"})
-    checks = input_checks(seq, cat.join(counts, on="iid", how="left").fill_null(0), "timestamp", n_dup)
+    cat = cat.with_columns(pl.Series("n_interactions", built.item_counts[1:]))
+    checks = input_checks(pl.scan_parquet(tmp_path / "sequences.parquet"), cat, "timestamp", built.n_duplicates)
     assert checks["users_under_3_interactions"] == 0 and checks["timestamps_in_future"] == 0
     assert not checks["timestamps_all_equal"] and checks["items_empty_text"] == 0
 

@@ -122,3 +122,23 @@ def test_corrupt_backbone_is_exit_4(workdir_copy: Path) -> None:
     onnx.write_bytes(b"not a model")
     res = runner.invoke(app, ["score", "--workdir", str(workdir_copy), "--log-format", "rich"])
     assert res.exit_code == 4 and "rerun `seqclean embed`" in res.output, res.output
+
+
+@pytest.mark.parametrize("string_ids", [False, True])
+def test_sequences_digest_streams_row_groups_and_equals_the_whole_file_digest(tmp_path: Path, string_ids: bool) -> None:
+    from seqclean.backbone.incremental import _digest_in_memory, sequences_digest
+
+    lengths = [3, 1, 5, 2, 4] * 20
+    df = pl.DataFrame(
+        {
+            "uid": [u for u, n in enumerate(lengths) for _ in range(n)],
+            "position": [p for n in lengths for p in range(n)],
+            "user_id": [f"u{u}" if string_ids else u * 7 for u, n in enumerate(lengths) for _ in range(n)],
+            "item_id": [f"i{k % 13}" if string_ids else k % 13 for k in range(sum(lengths))],
+        }
+    )
+    df.write_parquet(tmp_path / "sorted.parquet", row_group_size=17)  # row groups cut users
+    df.sample(fraction=1.0, shuffle=True, seed=0).write_parquet(tmp_path / "shuffled.parquet")
+    want = _digest_in_memory(tmp_path / "sorted.parquet", "item_id", "user_id")
+    assert sequences_digest(tmp_path / "sorted.parquet", "item_id", "user_id") == want
+    assert sequences_digest(tmp_path / "shuffled.parquet", "item_id", "user_id") == want  # falls back, sorts

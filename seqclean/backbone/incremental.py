@@ -73,16 +73,42 @@ class Plan:
 
 
 def sequences_digest(seq_path: Path, item_col: str, user_col: str) -> str:
-    """A digest of the sequences' content (user, item, order): equal digests mean the same training data."""
+    """A digest of the sequences' content (user, item, order): equal digests mean the same training data.
+
+    The bytes hashed are every user id in (uid, position) order, then every item id: read one column and one
+    row group at a time (no read-ahead) in the file's order, which `embed` writes sorted by (uid, position)
+    (checked while reading; an unsorted file is sorted in memory instead), so memory follows a row group."""
+    import pyarrow.parquet as pq
+
+    h = hashlib.sha256()
+    pf = pq.ParquetFile(seq_path)
+    for col in (user_col, item_col):
+        last, sep = -1, b""
+        for k in range(pf.num_row_groups):  # one at a time: no read-ahead
+            df = pl.from_arrow(pf.read_row_group(k, columns=["uid", "position", col]))
+            assert isinstance(df, pl.DataFrame)
+            key = (df["uid"].to_numpy().astype(np.int64) << 32) | df["position"].to_numpy().astype(np.int64)
+            if key.size and (key[0] <= last or (np.diff(key) <= 0).any()):
+                return _digest_in_memory(seq_path, item_col, user_col)
+            last = int(key[-1]) if key.size else last
+            if df.height:
+                h.update(sep + _id_bytes(df[col]))
+                sep = b"\x1f" if df[col].dtype == pl.String else b""
+    return h.hexdigest()
+
+
+def _id_bytes(s: pl.Series) -> bytes:
+    if s.dtype == pl.String:
+        return str(s.str.join("\x1f").item()).encode()
+    return s.cast(pl.Int64).to_numpy().tobytes()
+
+
+def _digest_in_memory(seq_path: Path, item_col: str, user_col: str) -> str:
+    """`sequences_digest` of a file not in (uid, position) order: the whole columns, sorted."""
     df = pl.read_parquet(seq_path, columns=["uid", "position", user_col, item_col]).sort("uid", "position")
     h = hashlib.sha256()
     for col in (user_col, item_col):
-        s = df[col]
-        h.update(
-            s.cast(pl.String).str.join("\x1f").item().encode()
-            if s.dtype == pl.String
-            else s.cast(pl.Int64).to_numpy().tobytes()
-        )
+        h.update(_id_bytes(df[col]))
     return h.hexdigest()
 
 
