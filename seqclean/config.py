@@ -18,6 +18,7 @@ from seqclean.errors import MissingInputError, UsageError
 
 DUPLICATES, LOGS, PRECS = ("drop", "keep", "error"), ("auto", "rich", "json"), ("fp32", "int8", "fp16")
 SCORER_NAMES = ("iadsr", "baseline-semantic")
+LOSSES = ("auto", "full", "sampled")  # backbone --loss (seqclean.backbone.loss)
 ROUNDS = ("auto", "1", "2", "3")  # score --rounds: auto = 2 on short sequences (seqclean.selfclean.resolve_rounds)
 
 
@@ -106,6 +107,13 @@ class BackboneOptions:
     lr: float = opt(2e-3, "Backbone learning rate (Adam).")
     patience: int = opt(10, "Stop backbone training after this many epochs without improvement.")
     max_len: int = opt(50, "Backbone window: items of history per position.")
+    loss: str = opt(
+        "auto", "Backbone loss: full softmax, sampled softmax, or auto (sampled above 20,000 items).", choices=LOSSES
+    )
+    negatives: int = opt(1024, "Sampled loss: negative items drawn per batch.")
+    train_users: int = opt(100_000, "Train the backbone on a seeded sample of this many users (0: all).")
+    max_steps: int = opt(20_000, "Most backbone optimizer steps in all epochs (0: no limit).")
+    valid_users: int = opt(10_000, "Users (a seeded sample) ranked to validate each backbone epoch.")
     retrain: bool = opt(False, "Train the backbone from scratch even when the workdir holds one to fine-tune.")
     finetune_epochs: int = opt(5, "Most epochs fine-tuning the previous backbone on a grown log (0: keep its weights).")
     retrain_after_days: float = opt(30.0, "Retrain from scratch when its last full training is older (days).")
@@ -113,9 +121,10 @@ class BackboneOptions:
     retrain_new_interactions: float = opt(0.5, "Retrain when this share (0-1) of interactions is newer than it.")
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size", "patience", "max_len"):
+        for name in ("epochs", "batch_size", "patience", "max_len", "negatives", "valid_users"):
             _positive(name, getattr(self, name))
-        _nonneg("finetune_epochs", self.finetune_epochs)
+        for name in ("finetune_epochs", "train_users", "max_steps"):
+            _nonneg(name, getattr(self, name))
         if not self.lr > 0:
             raise UsageError(f"--lr {self.lr}: must be positive")
         if not self.retrain_after_days >= 0:
