@@ -19,6 +19,7 @@ from seqclean.errors import MissingInputError, UsageError
 DUPLICATES, LOGS, PRECS = ("drop", "keep", "error"), ("auto", "rich", "json"), ("fp32", "int8", "fp16")
 SCORER_NAMES = ("iadsr", "baseline-semantic")
 LOSSES = ("auto", "full", "sampled")  # backbone --loss (seqclean.backbone.loss)
+AUTO_FULL_MAX_ITEMS = 5_000  # --loss auto: the full softmax up to this many items (docs/backbone.md)
 ROUNDS = ("auto", "1", "2", "3")  # score --rounds: auto = 2 on short sequences (seqclean.selfclean.resolve_rounds)
 
 
@@ -108,11 +109,13 @@ class BackboneOptions:
     patience: int = opt(10, "Stop backbone training after this many epochs without improvement.")
     max_len: int = opt(50, "Backbone window: items of history per position.")
     loss: str = opt(
-        "auto", "Backbone loss: full softmax, sampled softmax, or auto (sampled above 20,000 items).", choices=LOSSES
+        "auto",
+        f"Backbone loss: full, sampled softmax, or auto (sampled above {AUTO_FULL_MAX_ITEMS:,} items).",
+        choices=LOSSES,
     )
     negatives: int = opt(1024, "Sampled loss: negative items drawn per batch.")
     train_users: int = opt(100_000, "Train the backbone on a seeded sample of this many users (0: all).")
-    max_steps: int = opt(20_000, "Most backbone optimizer steps in all epochs (0: no limit).")
+    max_steps: int = opt(10_000, "Most backbone optimizer steps in all epochs (0: no limit).")
     valid_users: int = opt(10_000, "Users (a seeded sample) ranked to validate each backbone epoch.")
     retrain: bool = opt(False, "Train the backbone from scratch even when the workdir holds one to fine-tune.")
     finetune_epochs: int = opt(5, "Most epochs fine-tuning the previous backbone on a grown log (0: keep its weights).")

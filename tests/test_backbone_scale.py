@@ -14,8 +14,9 @@ import pytest
 
 from seqclean.backbone import fit, train_backbone
 from seqclean.backbone.data import last_windows, rank_metrics, sample_users, training_windows
-from seqclean.backbone.loss import AUTO_FULL_MAX_ITEMS, resolve_loss, sampling_distribution
+from seqclean.backbone.loss import resolve_loss, sampling_distribution
 from seqclean.backbone.train import FitResult, build_model
+from seqclean.config import AUTO_FULL_MAX_ITEMS
 from seqclean.embed import backbone_fingerprint
 from seqclean.embed_inputs import EmbedConfig
 from tests.tiny import tiny_backbone

@@ -18,11 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from seqclean.config import LOSSES
+from seqclean.config import AUTO_FULL_MAX_ITEMS, LOSSES
 from seqclean.errors import UsageError
 
-AUTO_FULL_MAX_ITEMS = 20_000
-"""`--loss auto` keeps the full softmax up to this many items (docs/backbone.md has the measurements)."""
 UNIFORM_SHARE = 0.5
 """Share of the uniform distribution in the negatives' sampling distribution (the rest: popularity)."""
 
