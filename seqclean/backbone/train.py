@@ -2,10 +2,12 @@
 
 Protocol in `seqclean embed`: per user, the item sequence in position order; the last item is the
 validation target and everything before it is training data. The model is trained with next-item
-cross-entropy over all items at every position (SASRec's original objective), sequences longer than
-`max_len` being cut into windows aligned on their end. Each epoch is followed by a full-ranking
-validation (HR@10, NDCG@10 over every item); training stops when NDCG@10 has not improved for
-`patience` epochs and the best epoch's weights are kept. Nothing here ever looks at a test split.
+cross-entropy at every position (SASRec's original objective), over all items or, on large catalogues, a
+sampled softmax (`seqclean.backbone.loss`); sequences longer than `max_len` are cut into windows aligned
+on their end. Each epoch is followed by a full-ranking validation (HR@10, NDCG@10 over every item);
+training stops when NDCG@10 has not improved for `patience` epochs and the best epoch's weights are kept.
+The cost is bounded by `train_users` (a seeded user sample), `max_steps` and `valid_users`, so that it
+does not follow the log (docs/backbone.md). Nothing here ever looks at a test split.
 
 Workdir outputs (under `backbone/`): `model.pt` (state_dict), `config.json` (everything needed to
 rebuild the model), `item_embeddings.parquet` (iid, item id, vector), `onnx/model.onnx`.
