@@ -16,7 +16,7 @@ from seqclean.backbone import fit, train_backbone
 from seqclean.backbone.data import last_windows, rank_metrics, sample_users, training_windows
 from seqclean.backbone.loss import resolve_loss, sampling_distribution
 from seqclean.backbone.train import FitResult, build_model
-from seqclean.config import AUTO_FULL_MAX_ITEMS
+from seqclean.config import AUTO_FULL_MAX_ITEMS, BackboneOptions
 from seqclean.embed import backbone_fingerprint
 from seqclean.embed_inputs import EmbedConfig
 from tests.tiny import tiny_backbone
@@ -87,6 +87,8 @@ def test_auto_loss_follows_the_catalogue() -> None:
     assert resolve_loss("auto", AUTO_FULL_MAX_ITEMS) == "full"
     assert resolve_loss("auto", AUTO_FULL_MAX_ITEMS + 1) == "sampled"
     assert resolve_loss("full", 10**7) == "full" and resolve_loss("sampled", 10) == "sampled"
+    help_text = next(f.metadata["help"] for f in dataclasses.fields(BackboneOptions) if f.name == "loss")
+    assert f"{AUTO_FULL_MAX_ITEMS:,} items" in help_text  # the --help states the threshold in force
     q = sampling_distribution(np.array([[1, 1, 2, 0]]), 4)
     assert q.sum() == pytest.approx(1.0) and q[0] > q[1] > q[2] == q[3] > 0
 
