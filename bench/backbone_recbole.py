@@ -35,9 +35,12 @@ HPARAMS: dict[str, Any] = {"lr": 2e-3, "batch_size": 256, "max_len": 50, "seed":
 
 def recbole_side(threads: int, epochs: int, work: Path) -> None:
     """Train RecBole's SASRec for `epochs`, printing one JSON line per epoch (train seconds, validation)."""
+    import os
     import warnings
 
     import numpy as np
+
+    os.chdir(work)  # RecBole writes log/ and log_tensorboard/ under the working directory
 
     warnings.filterwarnings("ignore")  # pandas' and torch's deprecation notices about RecBole's code
     sys.argv = sys.argv[:1]  # RecBole reads --key=value options from the command line
