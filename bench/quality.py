@@ -85,6 +85,7 @@ def evaluate(
     baseline: bool = True,
     threads: int | None = None,
     rounds: str = "auto",
+    backbone: dict[str, object] | None = None,
 ) -> list[dict[str, object]]:
     """Embed once, then score with each of `score_seeds` (the detector's own randomness: probe set, fit sample,
     corruptions, initialisation); one result row per score seed."""
@@ -92,7 +93,7 @@ def evaluate(
     wd = root / f"wd-{name}"
     t0 = time.perf_counter()
     if not (reuse and (wd / "manifest.json").exists()):
-        bb = BackboneConfig(threads=threads)
+        bb = BackboneConfig(threads=threads, **(backbone or {}))  # type: ignore[arg-type]
         embed(EmbedConfig(interactions=inter, items=items, workdir=wd, text_template=template, seed=seed, backbone=bb))
     embed_s = time.perf_counter() - t0
     rows = [
@@ -190,6 +191,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None, help="keep the workdirs here (default: a temp dir)")
     ap.add_argument("--options", default="", help="JSON of non-default IadsrOptions (bench.detector_options)")
     ap.add_argument("--rounds", default="auto", help="seqclean score --rounds: 1-3 or auto (self-cleaning)")
+    ap.add_argument("--backbone", default="", help='JSON of BackboneConfig fields: {"train_users": 471}')
     args = ap.parse_args()
     if args.options:
         use_options(json.loads(args.options))
@@ -209,6 +211,7 @@ def main() -> None:
             not args.no_baseline,
             args.backbone_threads,
             args.rounds,
+            json.loads(args.backbone) if args.backbone else None,
         )
     ]
     cols = [

@@ -15,9 +15,14 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from seqclean.errors import MissingInputError, UsageError
+from seqclean.option_checks import flag
+from seqclean.option_checks import nonneg as _nonneg
+from seqclean.option_checks import positive as _positive
+from seqclean.option_checks import unit as _unit
 
 DUPLICATES, LOGS, PRECS = ("drop", "keep", "error"), ("auto", "rich", "json"), ("fp32", "int8", "fp16")
 SCORER_NAMES = ("iadsr", "baseline-semantic")
+LOSSES, AUTO_FULL_MAX_ITEMS = ("auto", "full", "sampled"), 5_000  # backbone --loss; auto: full up to 5,000 items
 ROUNDS = ("auto", "1", "2", "3")  # score --rounds: auto = 2 on short sequences (seqclean.selfclean.resolve_rounds)
 
 
@@ -106,6 +111,11 @@ class BackboneOptions:
     lr: float = opt(2e-3, "Backbone learning rate (Adam).")
     patience: int = opt(10, "Stop backbone training after this many epochs without improvement.")
     max_len: int = opt(50, "Backbone window: items of history per position.")
+    loss: str = opt("auto", "Backbone loss: full or sampled softmax; auto: sampled above 5,000 items.", choices=LOSSES)
+    negatives: int = opt(1024, "Sampled loss: negative items drawn per batch.")
+    train_users: int = opt(100_000, "Train the backbone on a seeded sample of this many users (0: all).")
+    max_steps: int = opt(10_000, "Most backbone optimizer steps in all epochs (0: no limit).")
+    valid_users: int = opt(10_000, "Users (a seeded sample) ranked to validate each backbone epoch.")
     retrain: bool = opt(False, "Train the backbone from scratch even when the workdir holds one to fine-tune.")
     finetune_epochs: int = opt(5, "Most epochs fine-tuning the previous backbone on a grown log (0: keep its weights).")
     retrain_after_days: float = opt(30.0, "Retrain from scratch when its last full training is older (days).")
@@ -113,9 +123,10 @@ class BackboneOptions:
     retrain_new_interactions: float = opt(0.5, "Retrain when this share (0-1) of interactions is newer than it.")
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size", "patience", "max_len"):
+        for name in ("epochs", "batch_size", "patience", "max_len", "negatives", "valid_users"):
             _positive(name, getattr(self, name))
-        _nonneg("finetune_epochs", self.finetune_epochs)
+        for name in ("finetune_epochs", "train_users", "max_steps"):
+            _nonneg(name, getattr(self, name))
         if not self.lr > 0:
             raise UsageError(f"--lr {self.lr}: must be positive")
         if not self.retrain_after_days >= 0:
@@ -262,26 +273,6 @@ class Options:
                 if f.name in values:
                     setattr(getattr(out, s), f.name, values[f.name])
         return out
-
-
-def flag(name: str) -> str:
-    """The CLI flag of a field: `min_seq_len` -> `--min-seq-len`."""
-    return "--" + name.replace("_", "-")
-
-
-def _positive(name: str, value: int) -> None:
-    if value < 1:
-        raise UsageError(f"{flag(name)} {value}: must be at least 1")
-
-
-def _nonneg(name: str, value: int) -> None:
-    if value < 0:
-        raise UsageError(f"{flag(name)} {value}: must be 0 or more")
-
-
-def _unit(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise UsageError(f"{flag(name)} {value}: must be between 0 and 1")
 
 
 def field_specs() -> list[tuple[str, dataclasses.Field[Any], Any]]:

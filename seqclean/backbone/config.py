@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from seqclean.config import DEFAULTS
+from seqclean.config import DEFAULTS, LOSSES
 from seqclean.errors import MissingInputError, UsageError
 from seqclean.io import write_parquet
 from seqclean.workdir import (
@@ -42,6 +42,8 @@ class BackboneConfig:
 
     SASRec: hidden 64, 2 layers, 2 heads, dropout 0.5. GRU4Rec: embedding 64, GRU hidden 128, 1 layer,
     dropout 0.3. Both: Adam, lr 2e-3, max length 50, early stopping after `patience` epochs (docs/backbone.md).
+    Bounds on the cost (0 = none): `train_users` (a seeded sample of users), `max_steps` (optimizer steps in
+    all), `valid_users` (users ranked after each epoch), and the `loss` (`auto`: sampled on large catalogues).
     """
 
     model: str = DEFAULTS.backbone.backbone
@@ -59,6 +61,11 @@ class BackboneConfig:
     device: str = DEFAULTS.general.device
     weight_decay: float = 0.0
     threads: int | None = None
+    loss: str = DEFAULTS.backbone.loss
+    negatives: int = DEFAULTS.backbone.negatives
+    train_users: int = DEFAULTS.backbone.train_users
+    max_steps: int = DEFAULTS.backbone.max_steps
+    valid_users: int = DEFAULTS.backbone.valid_users
 
     def validate(self) -> None:
         if self.model not in MODELS:
@@ -68,6 +75,15 @@ class BackboneConfig:
                 raise UsageError(f"{name} {value}: must be at least 1")
         if not self.lr > 0:
             raise UsageError(f"--lr {self.lr}: must be positive")
+        if self.loss not in LOSSES:
+            raise UsageError(f"--loss {self.loss}: choose auto, full or sampled")
+        if self.negatives < 1:
+            raise UsageError(f"--negatives {self.negatives}: must be at least 1")
+        for name, value in (("--train-users", self.train_users), ("--max-steps", self.max_steps)):
+            if value < 0:
+                raise UsageError(f"{name} {value}: must be 0 (no limit) or more")
+        if self.valid_users < 1:
+            raise UsageError(f"--valid-users {self.valid_users}: must be at least 1")
         if self.patience < 1:
             raise UsageError(f"patience {self.patience}: must be at least 1")
         if self.device not in {"auto", "cpu", "cuda"}:

@@ -29,39 +29,64 @@ def read_sequences(path: Path, exclude_rows: np.ndarray | None = None) -> list[n
     return np.split(iid, np.flatnonzero(np.diff(df["uid"].to_numpy())) + 1)
 
 
-def training_windows(seqs: Sequence[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, targets), both int64 [N, max_len], right-padded with 0: target[j] is the item after input[j].
+def training_windows(
+    seqs: Sequence[np.ndarray], max_len: int, dtype: type[np.integer[Any]] = np.int64, chunk: int = 65_536
+) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets), both `dtype` [N, max_len], right-padded with 0: target[j] is the item after input[j].
 
     A sequence s gives inputs s[:-1] and targets s[1:]; longer than max_len, they are cut into
-    consecutive windows aligned on the end, so every target is used exactly once.
+    consecutive windows aligned on the end, so every target is used exactly once. Windows come per
+    sequence, last window first. Vectorised over `chunk` windows at a time (no Python loop per window):
+    the index arrays stay bounded while the output is the log once (int32 halves it; the trainer uses it).
     """
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    for s in seqs:
-        if len(s) < 2:
-            continue
-        x, y = s[:-1], s[1:]
-        for end in range(len(x), 0, -max_len):
-            start = max(0, end - max_len)
-            xs.append(x[start:end])
-            ys.append(y[start:end])
-    inputs = np.zeros((len(xs), max_len), dtype=np.int64)
-    targets = np.zeros((len(xs), max_len), dtype=np.int64)
-    for r, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        inputs[r, : len(x)] = x
-        targets[r, : len(y)] = y
+    flat, offsets, lengths = _flatten(seqs, dtype)
+    n = np.maximum(lengths - 1, 0)  # inputs per sequence
+    n_win = (n + max_len - 1) // max_len
+    seq = np.repeat(np.arange(len(n)), n_win)
+    k = np.arange(len(seq)) - np.repeat(np.cumsum(n_win) - n_win, n_win)
+    end = n[seq] - k * max_len
+    start = np.maximum(end - max_len, 0)
+    inputs = np.zeros((len(seq), max_len), dtype=dtype)
+    targets = np.zeros((len(seq), max_len), dtype=dtype)
+    pos = np.arange(max_len)
+    for b in range(0, len(seq), chunk):
+        s0, w = offsets[seq[b : b + chunk]] + start[b : b + chunk], (end - start)[b : b + chunk]
+        valid = pos[None, :] < w[:, None]
+        idx = np.where(valid, s0[:, None] + pos[None, :], 0)
+        inputs[b : b + chunk] = np.where(valid, flat[idx], 0)
+        targets[b : b + chunk] = np.where(valid, flat[np.minimum(idx + 1, len(flat) - 1)], 0)
     return inputs, targets
 
 
-def last_windows(seqs: Sequence[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+def last_windows(
+    seqs: Sequence[np.ndarray], max_len: int, dtype: type[np.integer[Any]] = np.int64
+) -> tuple[np.ndarray, np.ndarray]:
     """The last max_len items of each sequence, right-padded, and each one's length (for next-item ranking)."""
-    out = np.zeros((len(seqs), max_len), dtype=np.int64)
-    lengths = np.zeros(len(seqs), dtype=np.int64)
-    for r, s in enumerate(seqs):
-        tail = s[-max_len:]
-        out[r, : len(tail)] = tail
-        lengths[r] = len(tail)
-    return out, lengths
+    flat, offsets, lengths = _flatten(seqs, dtype)
+    w = np.minimum(lengths, max_len)
+    pos = np.arange(max_len)
+    valid = pos[None, :] < w[:, None]
+    idx = np.where(valid, (offsets + lengths - w)[:, None] + pos[None, :], 0)
+    out = np.where(valid, flat[idx] if len(flat) else 0, 0).astype(dtype, copy=False)
+    return out.reshape(len(seqs), max_len), w
+
+
+def _flatten(seqs: Sequence[np.ndarray], dtype: type[np.integer[Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All sequences in one array (`dtype`), each one's offset in it and its length (int64)."""
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    parts = [np.asarray(s) for s in seqs if len(s)]
+    flat = np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+    offsets = np.cumsum(lengths) - lengths
+    return flat, offsets, lengths
+
+
+def sample_users(n: int, budget: int, seed: int) -> np.ndarray:
+    """Sorted indices of at most `budget` of `n` users (all when `budget` is 0 or not below `n`), drawn
+    uniformly without replacement from `seed`: a training or validation budget that does not follow the log."""
+    if budget <= 0 or budget >= n:
+        return np.arange(n)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(12,)))
+    return np.sort(rng.choice(n, size=budget, replace=False))
 
 
 # ---------------------------------------------------------------- metrics
@@ -75,11 +100,13 @@ def rank_metrics(
     device: str,
     ks: Sequence[int] = (5, 10, 20),
     batch_size: int = 512,
+    item_chunk: int = 65_536,
 ) -> dict[str, float]:
     """HR@K and NDCG@K of the next item, ranked against every item (full ranking, no sampling).
 
     Rank = number of items scored strictly higher than the target; history items are not masked
-    (items may repeat in logs).
+    (items may repeat in logs). Catalogues above `item_chunk` items are scored a slice at a time, so
+    memory stays at batch_size x item_chunk scores whatever the catalogue.
     """
     import torch
 
@@ -94,10 +121,19 @@ def rank_metrics(
             x = torch.from_numpy(inputs[sel, :n]).to(device)
             last = torch.from_numpy(lengths[sel] - 1).to(device)
             h = model(x)[torch.arange(len(x), device=device), last]
-            scores = h @ table.T
             t = torch.from_numpy(targets[sel] - 1).to(device)
-            tgt = scores.gather(1, t.unsqueeze(1))
-            ranks.append((scores > tgt).sum(1).cpu().numpy())
+            if len(table) <= item_chunk:
+                scores = h @ table.T
+                tgt = scores.gather(1, t.unsqueeze(1))
+                ranks.append((scores > tgt).sum(1).cpu().numpy())
+                continue
+            tgt = (h * table[t]).sum(1, keepdim=True)
+            rank = torch.zeros(len(x), dtype=torch.long, device=device)
+            for c in range(0, len(table), item_chunk):
+                above = (h @ table[c : c + item_chunk].T) > tgt
+                col = torch.arange(c, c + above.shape[1], device=device)
+                rank += (above & (col.unsqueeze(0) != t.unsqueeze(1))).sum(1)  # never the target itself
+            ranks.append(rank.cpu().numpy())
     return metrics_from_ranks(np.concatenate(ranks) if ranks else np.zeros(0), ks)
 
 

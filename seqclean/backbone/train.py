@@ -2,10 +2,12 @@
 
 Protocol in `seqclean embed`: per user, the item sequence in position order; the last item is the
 validation target and everything before it is training data. The model is trained with next-item
-cross-entropy over all items at every position (SASRec's original objective), sequences longer than
-`max_len` being cut into windows aligned on their end. Each epoch is followed by a full-ranking
-validation (HR@10, NDCG@10 over every item); training stops when NDCG@10 has not improved for
-`patience` epochs and the best epoch's weights are kept. Nothing here ever looks at a test split.
+cross-entropy at every position (SASRec's original objective), over all items or, on large catalogues, a
+sampled softmax (`seqclean.backbone.loss`); sequences longer than `max_len` are cut into windows aligned
+on their end. Each epoch is followed by a full-ranking validation (HR@10, NDCG@10 over every item);
+training stops when NDCG@10 has not improved for `patience` epochs and the best epoch's weights are kept.
+The cost is bounded by `train_users` (a seeded user sample), `max_steps` and `valid_users`, so that it
+does not follow the log (docs/backbone.md). Nothing here ever looks at a test split.
 
 Workdir outputs (under `backbone/`): `model.pt` (state_dict), `config.json` (everything needed to
 rebuild the model), `item_embeddings.parquet` (iid, item id, vector), `onnx/model.onnx`.
@@ -15,9 +17,8 @@ from __future__ import annotations
 
 import copy
 import io
-import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,18 @@ from seqclean.backbone.config import (
     BackboneConfig,
     write_item_embeddings,
 )
-from seqclean.backbone.data import BestEpoch, last_windows, rank_metrics, read_sequences, training_windows
+from seqclean.backbone.data import (
+    BestEpoch,
+    last_windows,
+    rank_metrics,
+    read_sequences,
+    sample_users,
+    training_windows,
+)
+from seqclean.backbone.loop import length_batches, resolve_device, torch_threads
+from seqclean.backbone.loss import NextItemLoss, resolve_loss, sampling_distribution
 from seqclean.backbone.runner import BackboneRunner
-from seqclean.errors import InputDataError, RuntimeUnavailableError
+from seqclean.errors import InputDataError
 from seqclean.io import write_bytes, write_json
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.workdir import ITEMS, SEQUENCES
@@ -63,59 +73,9 @@ class FitResult:
     valid: dict[str, float]
     device: str
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------- data
-
-
-def resolve_device(device: str) -> str:
-    """torch device for training: `auto` takes CUDA when torch sees it."""
-    import torch
-
-    if device == "cpu":
-        return "cpu"
-    if torch.cuda.is_available():
-        return "cuda"
-    if device == "cuda":
-        raise RuntimeUnavailableError(
-            "--device cuda: torch sees no CUDA GPU; install a CUDA build of torch on a GPU machine, or use --device cpu"
-        )
-    return "cpu"
-
-
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Use `threads`, or the cores this process may run on (affinity aware), restoring torch's setting after."""
-    import torch
-
-    before = torch.get_num_threads()
-    n = threads
-    if not n:
-        try:
-            n = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            n = os.cpu_count() or 1
-    torch.set_num_threads(max(1, n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _length_batches(lengths: Any, batch_size: int, gen: Any, pool: int = 32) -> Iterator[Any]:
-    """Shuffled batches of windows of similar length (less padding): shuffle, sort by length within pools
-    of `pool` batches, then shuffle the batches. Deterministic given `gen`."""
-    import torch
-
-    order = torch.randperm(len(lengths), generator=gen)
-    batches: list[Any] = []
-    step = batch_size * pool
-    for p in range(0, len(order), step):
-        chunk = order[p : p + step]
-        chunk = chunk[torch.argsort(lengths[chunk], stable=True)]
-        batches.extend(chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size))
-    for i in torch.randperm(len(batches), generator=gen).tolist():
-        yield batches[i]
+    loss: str = "full"  # the loss `auto` resolved to
+    steps: int = 0  # optimizer steps taken
+    valid_users: int = 0  # users ranked in each validation
 
 
 def fit(
@@ -132,19 +92,22 @@ def fit(
     `init(model)` sets starting weights (fine-tuning); they then compete as epoch 0, so fine-tuning never
     returns a model that validates worse than the one it started from."""
     import torch
-    import torch.nn.functional as F
 
     cfg.validate()
-    inputs, targets = training_windows(train_seqs, cfg.max_len)
+    inputs, targets = training_windows(train_seqs, cfg.max_len, np.int32)
     if len(inputs) == 0:
         raise InputDataError(
             "no user has 3 or more interactions, so the backbone has nothing to train on; "
             "give a longer log or pass --collab-embeddings"
         )
-    v_in, v_len = last_windows(valid_inputs, cfg.max_len)
+    vi = sample_users(len(valid_inputs), cfg.valid_users, cfg.seed)
+    v_in, v_len = last_windows([valid_inputs[i] for i in vi], cfg.max_len)
+    v_target = np.asarray(valid_targets)[vi]
     device = resolve_device(cfg.device)
+    kind = resolve_loss(cfg.loss, n_items)
+    q = sampling_distribution(targets, n_items) if kind == "sampled" else None
     task = f"train {cfg.model}"
-    with _torch_threads(cfg.threads):
+    with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
         model = build_model(cfg.model, cfg.model_args(n_items))
@@ -152,44 +115,56 @@ def fit(
             init(model)
         model = model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        loss_fn = NextItemLoss(kind, q, cfg.negatives, cfg.seed, device)
         x_all = torch.from_numpy(inputs)
         y_all = torch.from_numpy(targets)
         real_len = torch.from_numpy((inputs > 0).sum(1))
         sel = BestEpoch(cfg.patience, state=copy.deepcopy(model.state_dict()))
         history: list[dict[str, float]] = []
         if init is not None:
-            sel.step(0, rank_metrics(model, v_in, v_len, valid_targets, device), model)
+            sel.step(0, rank_metrics(model, v_in, v_len, v_target, device), model)
             history.append({"epoch": 0.0, "loss": float("nan"), **sel.best})
         progress(task, 0, cfg.epochs)
-        epoch = 0
+        epoch = steps = 0
         for epoch in range(1, cfg.epochs + 1):
             model.train()
-            total, count = 0.0, 0
-            for idx in _length_batches(real_len, cfg.batch_size, gen):
+            total, count, t0 = 0.0, 0, time.perf_counter()
+            for idx in length_batches(real_len, cfg.batch_size, gen):
                 n = int(real_len[idx].max())
                 x = x_all[idx, :n].to(device)
-                y = y_all[idx, :n].to(device)
+                y = y_all[idx, :n].to(device).long()
                 real = y > 0
-                # logits only where there is a target: the full-catalogue matmul dominates the cost
-                logits = model(x)[real] @ model.item_emb.weight[1:].T
-                loss = F.cross_entropy(logits, y[real] - 1)
+                # states only where there is a target: the loss over the catalogue dominates the cost
+                loss = loss_fn(model(x)[real], y[real], model.item_emb.weight)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 k = int(real.sum())
                 total += float(loss.detach()) * k
                 count += k
-            metrics = rank_metrics(model, v_in, v_len, valid_targets, device)
-            row = {"epoch": float(epoch), "loss": total / max(count, 1), **metrics}
+                steps += 1
+                if steps == cfg.max_steps:
+                    break
+            train_s = time.perf_counter() - t0  # for bench/ only: never written to the workdir
+            metrics = rank_metrics(model, v_in, v_len, v_target, device)
+            row = {"epoch": float(epoch), "loss": total / max(count, 1), "train_s": train_s, **metrics}
             history.append(row)
             progress(f"{task} | loss {row['loss']:.3f} | val NDCG@10 {metrics['NDCG@10']:.4f}", epoch, cfg.epochs)
-            if sel.step(epoch, metrics, model):
+            if sel.step(epoch, metrics, model) or steps == cfg.max_steps:
                 break
         model.load_state_dict(sel.state)
         model.eval()
     progress(f"{task} | best epoch {sel.epoch} | val NDCG@10 {sel.best['NDCG@10']:.4f}", cfg.epochs, cfg.epochs)
     return FitResult(
-        model=model, best_epoch=sel.epoch, epochs_run=epoch, valid=sel.best, device=device, history=history
+        model=model,
+        best_epoch=sel.epoch,
+        epochs_run=epoch,
+        valid=sel.best,
+        device=device,
+        history=history,
+        loss=kind,
+        steps=steps,
+        valid_users=len(vi),
     )
 
 
@@ -222,6 +197,10 @@ def train_backbone(
     items = pl.read_parquet(workdir / ITEMS, columns=["iid", item_col]).sort("iid")
     n_items = items.height
     users = [s for s in seqs if len(s) >= 2]
+    pick = sample_users(len(users), cfg.train_users, cfg.seed)
+    if len(pick) < len(users):  # the training budget: the items' trained counts are the sample's
+        users = [users[i] for i in pick]
+        trained = trained if trained is not None else _counts(users, n_items)
     if keep:
         assert init is not None
         model = build_model(cfg.model, cfg.model_args(n_items))
@@ -238,7 +217,7 @@ def train_backbone(
             init,
         )
     if trained is None:
-        trained = np.bincount(np.concatenate([np.zeros(0, np.int64), *seqs]), minlength=n_items + 1)
+        trained = _counts(seqs, n_items)
     model = result.model.to("cpu").eval()
     out = workdir / out_name
     out.mkdir(parents=True, exist_ok=True)
@@ -266,6 +245,10 @@ def train_backbone(
         "epochs_run": result.epochs_run,
         "valid": {k: round(v, 6) for k, v in result.valid.items()},
         "device": result.device,
+        "loss": result.loss,
+        "train_users": len(users),
+        "steps": result.steps,
+        "valid_users": result.valid_users,
         "dim": cfg.hidden,
         "padding": "right",
         "onnx_max_abs_diff": diff,
@@ -275,3 +258,8 @@ def train_backbone(
             "item_embeddings": f"{out_name}/{ITEM_EMBEDDINGS}",
         },
     }
+
+
+def _counts(seqs: Sequence[np.ndarray], n_items: int) -> np.ndarray:
+    """Interactions per iid (0..n_items) in `seqs`."""
+    return np.bincount(np.concatenate([np.zeros(0, np.int64), *seqs]), minlength=n_items + 1)
