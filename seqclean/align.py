@@ -50,14 +50,6 @@ class Alignment:
             "top1_long": round(self.top1_long, 4),
         }
 
-    def project_short(self, x: np.ndarray) -> np.ndarray:
-        """In float64, rounded to float32: a row's result then does not depend on how many rows come with it
-        (float32 BLAS blocking does), so scores do not depend on the chunk size."""
-        return (x.astype(np.float64) @ self.w_short.astype(np.float64)).astype(np.float32)
-
-    def project_long(self, x: np.ndarray) -> np.ndarray:
-        return (x.astype(np.float64) @ self.w_long.astype(np.float64)).astype(np.float32)
-
 
 def _train_head(
     sem: np.ndarray, col: np.ndarray, *, epochs: int, batch: int, lr: float, seed: int

@@ -199,16 +199,14 @@ def compute_features(
         "col_short_sim": rowwise_cos(e_col, col_ctx),
         "col_long_sim": rowwise_cos(e_col, col_long),
         "col_long_rank": np.where(
-            has_others, _percentile(_rowdot(l2_normalise(e_col), col_long), user_sum(cp, segs)[segs.seg] - cp), 0.5
+            has_others, _percentile(_rowdot(l2_normalise(e_col), col_long), leave_one_out_sum(cp, segs)), 0.5
         ),
         "sem_short_sim": rowwise_cos(e_sem, sem_ctx),
         "sem_long_sim": rowwise_cos(e_sem, sem_long),
         "sem_rank": np.where(
             has_others, _percentile(_rowdot(e_sem, sem_ctx), window_sum(sp, segs, WINDOW, WINDOW)), 0.5
         ),
-        "sem_long_rank": np.where(
-            has_others, _percentile(_rowdot(e_sem, sem_long), user_sum(sp, segs)[segs.seg] - sp), 0.5
-        ),
+        "sem_long_rank": np.where(has_others, _percentile(_rowdot(e_sem, sem_long), leave_one_out_sum(sp, segs)), 0.5),
         "log_pop": np.log1p(spaces.count[iid]).astype(np.float32),
         "log_len": np.log(n_len),
         "rel_pos": np.where(n_len > 1, pos / np.maximum(n_len - 1, 1), 0.5),

@@ -48,13 +48,10 @@ def training_windows(
     start = np.maximum(end - max_len, 0)
     inputs = np.zeros((len(seq), max_len), dtype=dtype)
     targets = np.zeros((len(seq), max_len), dtype=dtype)
-    pos = np.arange(max_len)
     for b in range(0, len(seq), chunk):
         s0, w = offsets[seq[b : b + chunk]] + start[b : b + chunk], (end - start)[b : b + chunk]
-        valid = pos[None, :] < w[:, None]
-        idx = np.where(valid, s0[:, None] + pos[None, :], 0)
-        inputs[b : b + chunk] = np.where(valid, flat[idx], 0)
-        targets[b : b + chunk] = np.where(valid, flat[np.minimum(idx + 1, len(flat) - 1)], 0)
+        inputs[b : b + chunk] = _gather(flat, s0, w, max_len)
+        targets[b : b + chunk] = _gather(flat, s0 + 1, w, max_len)
     return inputs, targets
 
 
@@ -64,11 +61,15 @@ def last_windows(
     """The last max_len items of each sequence, right-padded, and each one's length (for next-item ranking)."""
     flat, offsets, lengths = _flatten(seqs, dtype)
     w = np.minimum(lengths, max_len)
+    return _gather(flat, offsets + lengths - w, w, max_len).reshape(len(seqs), max_len), w
+
+
+def _gather(flat: np.ndarray, start: np.ndarray, width: np.ndarray, max_len: int) -> np.ndarray:
+    """Rows of `max_len` items: `flat[start : start + width]` each, right-padded with 0, in `flat`'s dtype."""
     pos = np.arange(max_len)
-    valid = pos[None, :] < w[:, None]
-    idx = np.where(valid, (offsets + lengths - w)[:, None] + pos[None, :], 0)
-    out = np.where(valid, flat[idx] if len(flat) else 0, 0).astype(dtype, copy=False)
-    return out.reshape(len(seqs), max_len), w
+    valid = pos[None, :] < width[:, None]
+    idx = np.where(valid, start[:, None] + pos[None, :], 0)
+    return np.where(valid, flat[idx] if len(flat) else 0, 0).astype(flat.dtype, copy=False)
 
 
 def _flatten(seqs: Sequence[np.ndarray], dtype: type[np.integer[Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
