@@ -15,6 +15,21 @@ from seqclean.interests import Segments, l2_normalise, shift_back, window_sum
 BLOCK_BUDGET = 1 << 25
 """Similarity-matrix cells per block (32M float32 = 128 MiB), so memory stays bounded for big catalogues."""
 
+POOL = 10_000
+"""Suggestions come from the `POOL` most-interacted items (the whole catalogue when it is smaller): a
+replacement should be an item with evidence behind it, and the product per row is then bounded (at 200,000
+items and 15% of rows above `suggest_min_score`, the whole catalogue cost more than all other scoring)."""
+
+
+def suggestion_pool(count: np.ndarray, size: int = POOL) -> np.ndarray | None:
+    """The `size` iids with the most interactions (ties: smaller iid first), sorted by iid; None = every item.
+    `count` is indexed by iid (row 0 = padding)."""
+    n = count.shape[0] - 1
+    if n <= size:
+        return None
+    top = np.lexsort((np.arange(1, n + 1), -np.asarray(count[1:], dtype=np.int64)))[:size] + 1
+    return np.sort(top)
+
 
 def suggest_replacements(
     interest: np.ndarray,
@@ -24,6 +39,7 @@ def suggest_replacements(
     member_iid: np.ndarray,
     *,
     block_rows: int | None = None,
+    pool: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each row, the best catalogue `iid` and a confidence in [0, 1].
 
@@ -31,12 +47,14 @@ def suggest_replacements(
     - `catalogue` (n_iid + 1, d): item vectors by `iid`, L2-normalised; row 0 is padding, never suggested.
     - `seg` (n,): the sequence (user) each row belongs to; `member_seg`, `member_iid` (m,): the pairs
       (sequence, item) present in the data. A row is never given an item of its own sequence.
+    - `pool`: the candidate iids (`suggestion_pool`), sorted; None = the whole catalogue.
 
     Confidence = the cosine of the interest to the suggested item, clipped to [0, 1]: how well the
     suggestion fits the user's interest there, independent of catalogue size (a softmax over a big
     catalogue would make every confidence tiny). Rows with no interest (all-zero vector) or no
     allowed item get iid 0 and confidence 0. Ties go to the smallest iid (argmax), so the result is
-    deterministic. Work is done in blocks of rows: one matrix product against the catalogue per block.
+    deterministic. Work is done in blocks of rows: one matrix product against the candidates per block; a
+    row's own items are masked pair by pair (a user holds a few of the candidates, not a dense mask's worth).
     """
     n = interest.shape[0]
     n_items = catalogue.shape[0]
@@ -44,29 +62,30 @@ def suggest_replacements(
     conf = np.zeros(n, dtype=np.float32)
     if n == 0 or n_items <= 1:
         return best, conf
+    cand = np.arange(n_items) if pool is None else np.concatenate([[0], np.asarray(pool, dtype=np.int64)])
+    column = np.full(n_items, -1, dtype=np.int64)
+    column[cand] = np.arange(cand.size)
     if block_rows is None:
-        block_rows = max(1, BLOCK_BUDGET // n_items)
+        block_rows = max(1, BLOCK_BUDGET // cand.size)
     q = l2_normalise(np.asarray(interest, dtype=np.float32))
     has_interest = np.linalg.norm(interest, axis=1) > 0
     cat = np.asarray(catalogue, dtype=np.float32)
+    cat = cat if pool is None else cat[cand]
     order = np.argsort(member_seg, kind="stable")
     mseg, miid = np.asarray(member_seg)[order], np.asarray(member_iid, dtype=np.int64)[order]
     for lo in range(0, n, block_rows):
         hi = min(lo + block_rows, n)
-        sim = q[lo:hi] @ cat.T  # (b, n_items)
+        sim = q[lo:hi] @ cat.T  # (b, candidates)
         sim[:, 0] = -np.inf
-        bseg = seg[lo:hi]
-        useg, local = np.unique(bseg, return_inverse=True)
-        a, b = np.searchsorted(mseg, useg[0], "left"), np.searchsorted(mseg, useg[-1], "right")
-        ms, mi = mseg[a:b], miid[a:b]
-        keep = np.isin(ms, useg)
-        mask = np.zeros((useg.size, n_items), dtype=bool)
-        mask[np.searchsorted(useg, ms[keep]), mi[keep]] = True
-        sim[mask[local]] = -np.inf
+        a = np.searchsorted(mseg, seg[lo:hi], "left")
+        size = np.searchsorted(mseg, seg[lo:hi], "right") - a
+        row = np.repeat(np.arange(hi - lo), size)
+        col = column[miid[np.repeat(a - np.cumsum(size) + size, size) + np.arange(row.size)]]
+        sim[row[col >= 0], col[col >= 0]] = -np.inf
         arg = np.argmax(sim, axis=1)
         top = sim[np.arange(hi - lo), arg]
         ok = np.isfinite(top) & has_interest[lo:hi]
-        best[lo:hi] = np.where(ok, arg, 0)
+        best[lo:hi] = np.where(ok, cand[arg], 0)
         conf[lo:hi] = np.where(ok, np.clip(top, 0.0, 1.0), 0.0)
     return best, conf
 
@@ -86,10 +105,11 @@ def aligned_suggestions(
     rows: np.ndarray,
     catalogue: np.ndarray,
     sem_short: np.ndarray,
+    pool: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """LLM4DSR's correction, grounded in the catalogue: the item nearest to the user's interest at j in
     the aligned space (backbone state before j, and the projected semantic context around j), never one
-    already in the sequence. Only for `rows` (a catalogue-wide product per row is the costly part):
+    already in the sequence, among the `pool` candidates. Only for `rows` (a product per row is the costly part):
     elsewhere the suggestion is empty (iid 0, confidence 0). The projected context is the window's sum of
     the items' projected texts (`sem_short`, per iid): a projection is linear and the sum is normalised."""
     best = np.zeros(iid.size, dtype=np.int64)
@@ -99,5 +119,5 @@ def aligned_suggestions(
     ctx_sem = window_sum(sem_short[iid], segs, WINDOW, WINDOW)[rows]
     interest = np.concatenate([l2_normalise(shift_back(states, segs)[rows]), l2_normalise(ctx_sem)], axis=1)
     interest[np.linalg.norm(ctx_sem, axis=1) == 0] = 0.0
-    best[rows], conf[rows] = suggest_replacements(interest, catalogue, segs.seg[rows], segs.seg, iid)
+    best[rows], conf[rows] = suggest_replacements(interest, catalogue, segs.seg[rows], segs.seg, iid, pool=pool)
     return best, conf

@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from seqclean.interests import l2_normalise
-from seqclean.suggest import suggest_replacements
+from seqclean.suggest import suggest_replacements, suggestion_pool
 
 
-def _brute(interest, cat, seg, mseg, miid):  # type: ignore[no-untyped-def]
+def _brute(interest, cat, seg, mseg, miid, outside=()):  # type: ignore[no-untyped-def]
     best, conf = [], []
     for r in range(interest.shape[0]):
         q = interest[r] / np.linalg.norm(interest[r])
         sims = cat @ q
         sims[0] = -np.inf
+        sims[list(outside)] = -np.inf
         sims[miid[mseg == seg[r]]] = -np.inf
         k = int(np.argmax(sims))
         best.append(k)
@@ -54,3 +55,26 @@ def test_no_allowed_item() -> None:
     seg = np.array([0, 0])
     b, c = suggest_replacements(np.ones((2, 3)), cat, seg, seg, np.array([1, 2]))
     assert b.tolist() == [0, 0] and c.tolist() == [0, 0]
+
+
+def test_pool_restricts_candidates_to_the_most_interacted_items() -> None:
+    rng = np.random.default_rng(1)
+    n_items, d = 30, 6
+    cat = l2_normalise(rng.normal(size=(n_items + 1, d)))
+    cat[0] = 0
+    count = np.concatenate([[0], rng.integers(1, 50, size=n_items)])
+    count[7] = count[8] = 100  # a tie at the top: the smaller iid ranks first
+    pool = suggestion_pool(count, size=10)
+    assert pool is not None and pool.size == 10 and np.all(np.diff(pool) > 0)
+    assert 7 in pool and 8 in pool
+    assert suggestion_pool(count, size=n_items) is None  # the catalogue fits: every item
+    seg = np.repeat(np.arange(5), [4, 2, 6, 1, 3])
+    iid = rng.integers(1, n_items + 1, size=seg.size)
+    interest = rng.normal(size=(seg.size, d)).astype(np.float32)
+    outside = np.setdiff1d(np.arange(n_items + 1), pool)
+    want_b, want_c = _brute(interest, cat, seg, seg, iid, outside)
+    for block in (None, 1, 4):
+        b, c = suggest_replacements(interest, cat, seg, seg, iid, block_rows=block, pool=pool)
+        assert np.isin(b, pool).all()
+        assert np.array_equal(b, want_b)
+        np.testing.assert_allclose(c, want_c, atol=1e-5)

@@ -10,7 +10,7 @@ import numpy as np
 from seqclean.interests import Segments, leave_one_out_mean, rowwise_cos, window_mean
 from seqclean.progress import ProgressFn
 from seqclean.scorers.base import Context, ScorerOptions
-from seqclean.suggest import suggest_replacements
+from seqclean.suggest import suggest_replacements, suggestion_pool
 from seqclean.workdir import Workdir
 
 
@@ -47,7 +47,8 @@ class BaselineSemanticScorer:
         n_other = (segs.length[segs.seg] - 1).astype(np.float64)
         evidence = 1.0 / np.sqrt(np.maximum(n_other, 1.0))
         closeness = np.clip(1.0 - np.abs(noise - ctx.threshold) / 0.1, 0.0, 1.0)
-        best, conf = suggest_replacements(interest, ctx.semantic, segs.seg, segs.seg, iid)
+        pool = suggestion_pool(ctx.item_count)
+        best, conf = suggest_replacements(interest, ctx.semantic, segs.seg, segs.seg, iid, pool=pool)
         return {
             "noise_score": noise,
             "uncertainty": np.clip(0.5 * evidence + 0.5 * closeness, 0.0, 1.0).astype(np.float32),

@@ -55,7 +55,7 @@ from seqclean.seqdetector import (
     train_members,
     truncation_mask,
 )
-from seqclean.suggest import aligned_catalogue, aligned_suggestions
+from seqclean.suggest import aligned_catalogue, aligned_suggestions, suggestion_pool
 from seqclean.workdir import Workdir, workdir_errors
 
 
@@ -76,7 +76,7 @@ class IadsrScorer:
     semantic_head: MLPEnsemble | None = None
     fit_report: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, Any] = field(default_factory=dict)
-    _catalogue: np.ndarray | None = None
+    _catalogue: tuple[np.ndarray, np.ndarray | None] | None = None
     collab_count: np.ndarray | None = None  # per iid: interactions the backbone trained on (gates collab evidence)
     backbone: Path | None = None  # where the backbone is (default: the workdir's own)
 
@@ -159,7 +159,8 @@ class IadsrScorer:
             keep = (r.random(c.iid.size) >= so.collab_dropout).astype(np.float32)
             x = position_inputs(c.iid, c.segs, feats, first["spec"], col, semantic, short, count, keep)
             win, row_win, row_off = plan_windows(c.segs.length, so.window, so.stride)
-            return x, win, row_win, row_off, c.label
+            wts = np.where(from_end(c.segs) < 2, so.end_weight, 1.0).astype(np.float32)
+            return x, win, row_win, row_off, c.label, wts
 
         progress("fit detector", 3, 5)
         t_fit = time.perf_counter()
@@ -196,11 +197,8 @@ class IadsrScorer:
         real_f = compute_features(real_iid, real_segs, states[rows_held], self.spaces, self.align)
         p_real = self._raw(real_iid, real_segs, real_f)[0]
         self.calibration = fit_calibration(p_real, p_held[hc.label])
-        # per position-from-end group (last, second last, the rest): the right-hand context is missing at the
-        # end, so raw outputs there are distributed differently for clean rows too; each group's posterior is
-        # read from its own real vs corrupted distributions, so missing evidence does not read as noise. The
-        # noise share is the global estimate: estimating it per group counts the end's weaker separation of
-        # clean rows as extra noise (measured: the last two were flagged 4x the middle's rate)
+        # per position-from-end group (last, second last, the rest), with the global noise share: see
+        # `fit_group_calibrations` for why
         self.group_calibration = fit_group_calibrations(
             p_real, end_group(real_segs), p_held[hc.label], end_group(hc.segs)[hc.label], self.calibration, END_GROUPS
         )
@@ -281,17 +279,17 @@ class IadsrScorer:
             segs,
             states,
             out["noise_score"] >= self.options.suggest_min_score,
-            self._aligned_catalogue(),
-            self._sem_short(),
+            *self._aligned_catalogue(),
         )
         return out
 
-    def _aligned_catalogue(self) -> np.ndarray:
-        """The catalogue in the aligned space, built once per fit (see `suggest.aligned_catalogue`)."""
+    def _aligned_catalogue(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(the catalogue in the aligned space, the projected texts, the candidate pool), built once per fit
+        (`suggest.aligned_catalogue`, `suggest.suggestion_pool`)."""
         assert self.spaces is not None and self.align is not None
         if self._catalogue is None:
-            self._catalogue = aligned_catalogue(self.spaces.col, self._sem_short())
-        return self._catalogue
+            self._catalogue = aligned_catalogue(self.spaces.col, self._sem_short()), suggestion_pool(self.spaces.count)
+        return self._catalogue[0], self._sem_short(), self._catalogue[1]
 
     def _sem_short(self) -> np.ndarray:
         """The catalogue's text projected by the short-term head (`features.Tables`)."""

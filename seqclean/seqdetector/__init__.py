@@ -29,7 +29,7 @@ its own user's rows, so results do not depend on the chunk size.
 from __future__ import annotations
 
 from seqclean.seqdetector.corruption import Corruption, corrupt_sequences, truncation_mask
-from seqclean.seqdetector.infer import SeqDetector, n_inputs, torch_member_probs
+from seqclean.seqdetector.infer import SeqDetector, torch_member_probs
 from seqclean.seqdetector.inputs import (
     InputSpec,
     availability,
@@ -37,6 +37,7 @@ from seqclean.seqdetector.inputs import (
     first_of,
     fit_input_spec,
     gather_windows,
+    n_inputs,
     plan_windows,
     position_inputs,
 )

@@ -9,7 +9,7 @@ import numpy as np
 
 from seqclean.interests import Segments
 from seqclean.seqdetector.inputs import InputSpec, gather_windows, pad_length, plan_windows
-from seqclean.seqdetector.options import MISSING_FLAGS, SCALARS, SeqDetectorOptions
+from seqclean.seqdetector.options import SeqDetectorOptions
 
 
 @dataclass
@@ -78,8 +78,3 @@ def torch_member_probs(model: Any, x: np.ndarray, segs: Segments, o: SeqDetector
     with torch.no_grad():
         logits = model(torch.from_numpy(xb), torch.from_numpy(mb)).numpy()
     return (1.0 / (1.0 + np.exp(-np.clip(logits[:, row_win, row_off], -30, 30)))).astype(np.float32)
-
-
-def n_inputs(col: np.ndarray, sem: np.ndarray) -> int:
-    """Width of `position_inputs`' rows."""
-    return 2 * col.shape[1] + sem.shape[1] + len(SCALARS) + len(MISSING_FLAGS) + 3

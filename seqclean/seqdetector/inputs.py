@@ -82,7 +82,12 @@ def position_inputs(
     if gate_keep is not None:
         w = w * gate_keep
     avail = availability(segs)
-    scal = np.empty((iid.size, len(SCALARS)), np.float32)
+    dc, ds = col.shape[1], sem.shape[1]
+    x = np.empty((iid.size, n_inputs(col, sem)), np.float32)  # each block written in place: no concatenation
+    np.multiply(col[iid] / spec.col_scale, w[:, None], out=x[:, :dc])
+    np.multiply(l2_normalise(sem_short[iid]), np.sqrt(dc), out=x[:, dc : 2 * dc], casting="same_kind")
+    np.multiply(sem[iid], np.sqrt(ds), out=x[:, 2 * dc : 2 * dc + ds], casting="same_kind")
+    at = 2 * dc + ds
     for c, name in enumerate(SCALARS):
         v = (feats[name] - spec.mean[c]) / spec.scale[c]
         m = _mask_for(name, avail)
@@ -90,21 +95,22 @@ def position_inputs(
             v = np.where(m, v, 0.0)
         if name in COLLAB_SCALARS:
             v = v * w
-        scal[:, c] = v
-    flags = np.stack([avail[f] for f in MISSING_FLAGS], axis=1).astype(np.float32)
+        x[:, at + c] = v
+    at += len(SCALARS)
+    for f in MISSING_FLAGS:
+        x[:, at] = avail[f]
+        at += 1
     n_len = segs.length[segs.seg].astype(np.float32)
-    ctx = np.stack([w, np.log1p(count[iid]) / spec.pop_max, np.log(n_len) / 5.0], axis=1).astype(np.float32)
-    e_sem = sem[iid]
-    x = l2_normalise(sem_short[iid]) * np.sqrt(col.shape[1])
-    parts = [
-        (col[iid] / spec.col_scale) * w[:, None],
-        x,
-        e_sem * np.sqrt(sem.shape[1]),
-        scal,
-        flags,
-        ctx,
-    ]
-    return np.concatenate(parts, axis=1).astype(np.float32)
+    x[:, at] = w
+    x[:, at + 1] = np.log1p(count[iid]) / spec.pop_max
+    x[:, at + 2] = np.log(n_len) / 5.0
+    return x
+
+
+def n_inputs(col: np.ndarray, sem: np.ndarray) -> int:
+    """Width of `position_inputs`' rows: the collaborative vector, the projected text, the text, the scalars,
+    their missing flags and three context values (gate, popularity, length)."""
+    return 2 * col.shape[1] + sem.shape[1] + len(SCALARS) + len(MISSING_FLAGS) + 3
 
 
 # ---------------------------------------------------------------------------------------------- windows

@@ -49,6 +49,9 @@ class SeqDetectorOptions:
     truncate: float = 0.5
     """Share of training users cut after a random position in each corruption draw (`truncation_mask`), so the
     end of a sequence is as common in training as a user's log ends are in a short log."""
+    end_weight: float = 1.0
+    """Loss weight of each training user's last two rows (their own end or a cut's): about 2% of a dense log's
+    rows, where evidence is one-sided and the detector was weakest."""
     mix: tuple[float, float, float, float] = (0.5, 0.5, 0.0, 0.0)
     """Replacement kinds: uniform, popularity-sampled, backbone-plausible, text-plausible. Half uniform, half
     popularity-sampled: uniform-only training scored 0.794 ROC-AUC on the sample's mixed noise against 0.923

@@ -20,7 +20,8 @@ def train_members(
     patience: int = 3,
 ) -> tuple[list[Any], dict[str, float]]:
     """Train `o.members` models for `o.steps` steps each; `epochs_data(e)` returns (inputs, windows, row_window,
-    row_offset, labels) for pass e over the training users (shared by the members, so its cost is paid once).
+    row_offset, labels[, row loss weights]) for pass e over the training users (shared by the members, so its
+    cost is paid once).
 
     `valid` = (inputs, windows, labels) of corrupted held-out users: after each pass a member's loss there is
     measured, its best weights are kept, and it stops after `patience` passes without improvement (the
@@ -48,10 +49,12 @@ def train_members(
         e = 0
         while min(done) < o.steps:
             tp = time.perf_counter()
-            x, win, row_win, row_off, y = epochs_data(e)
+            x, win, _, _, y, *rest = epochs_data(e)
             prep_s += time.perf_counter() - tp
             # every valid position of every window carries its own row's label (overlaps included)
             ywin = gather_windows(y.astype(np.float32)[:, None], win, o.window)[0][..., 0]
+            wts = rest[0] if rest else np.ones(y.size, np.float32)
+            wwin = gather_windows(wts.astype(np.float32)[:, None], win, o.window)[0][..., 0]
             rng = np.random.default_rng(o.seed * 7919 + e)
             plen = pad_length(win[:, 1], o.window)
             for m, (net, opt) in enumerate(zip(nets, opts, strict=True)):
@@ -71,15 +74,16 @@ def train_members(
                     xb, mb = gather_windows(x, win[sel], pad)
                     yb = torch.from_numpy(ywin[sel, :pad])
                     mt = torch.from_numpy(mb)
+                    wt = torch.from_numpy(wwin[sel, :pad]) * mt  # padded positions contribute nothing
                     logits = net(torch.from_numpy(xb), mt)
                     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, yb, reduction="none")
-                    loss = (bce * mt).sum()  # padded positions contribute nothing
+                    loss = (bce * wt).sum()
                     opt.zero_grad()
-                    (loss / mt.sum()).backward()
+                    (loss / wt.sum()).backward()
                     torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                     opt.step()
                     total += float(loss.detach())
-                    count += float(mt.sum())
+                    count += float(wt.sum())
                 if m == 0:
                     last = total / max(count, 1.0)
                 if valid is not None and yval is not None:
