@@ -13,7 +13,14 @@ import polars as pl
 import pytest
 
 from seqclean.backbone import fit, train_backbone
-from seqclean.backbone.data import last_windows, rank_metrics, sample_users, training_windows
+from seqclean.backbone.data import (
+    last_windows,
+    rank_metrics,
+    read_sequences,
+    sample_users,
+    training_windows,
+    user_lengths,
+)
 from seqclean.backbone.loss import resolve_loss, sampling_distribution
 from seqclean.backbone.train import FitResult, build_model
 from seqclean.config import AUTO_FULL_MAX_ITEMS, BackboneOptions
@@ -154,3 +161,19 @@ def test_cost_options_are_in_the_backbone_fingerprint() -> None:
     for change in ({"loss": "sampled"}, {"negatives": 64}, {"train_users": 5}, {"max_steps": 9}, {"valid_users": 3}):
         cfg = dataclasses.replace(base, backbone=dataclasses.replace(base.backbone, **change))  # type: ignore[arg-type]
         assert backbone_fingerprint(cfg, "e") != ref, change
+
+
+def test_a_user_budget_reads_the_same_sequences_as_the_whole_log(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    lengths = rng.integers(1, 9, size=40)  # users of one row are never trained on
+    rows = [(u, p, int(rng.integers(1, N_ITEMS + 1))) for u in range(40) for p in range(int(lengths[u]))]
+    seq = pl.DataFrame(rows, schema=["uid", "position", "iid"], orient="row").with_row_index("row_index")
+    path = tmp_path / "sequences.parquet"
+    seq.sample(fraction=1.0, shuffle=True, seed=1).write_parquet(path)  # the reader sorts
+    exclude = np.array([0, 5, 17, 40], dtype=np.int64)
+    whole = [s for s in read_sequences(path, exclude) if len(s) >= 2]
+    pick = sample_users(len(whole), 7, seed=3)
+    uid, n = user_lengths(path, exclude)
+    assert uid.size == len(read_sequences(path, exclude)) and int(n.sum()) == seq.height - exclude.size
+    got = read_sequences(path, exclude, uid[n >= 2][pick])
+    assert len(got) == 7 and all(np.array_equal(a, whole[i]) for a, i in zip(got, pick, strict=True))

@@ -42,6 +42,7 @@ from seqclean.backbone.data import (
     read_sequences,
     sample_users,
     training_windows,
+    user_lengths,
 )
 from seqclean.backbone.loop import length_batches, resolve_device, torch_threads
 from seqclean.backbone.loss import NextItemLoss, resolve_loss, sampling_distribution
@@ -193,14 +194,18 @@ def train_backbone(
     if keep:
         cfg = replace(cfg, epochs=1)
     cfg.validate()
-    seqs = read_sequences(workdir / SEQUENCES, exclude_rows)
     items = pl.read_parquet(workdir / ITEMS, columns=["iid", item_col]).sort("iid")
     n_items = items.height
-    users = [s for s in seqs if len(s) >= 2]
-    pick = sample_users(len(users), cfg.train_users, cfg.seed)
-    if len(pick) < len(users):  # the training budget: the items' trained counts are the sample's
-        users = [users[i] for i in pick]
+    uid, length = user_lengths(workdir / SEQUENCES, exclude_rows)
+    eligible = uid[length >= 2]
+    pick = sample_users(eligible.size, cfg.train_users, cfg.seed)
+    if pick.size < eligible.size:  # the training budget: only its sample is read; trained counts are its own
+        users = read_sequences(workdir / SEQUENCES, exclude_rows, eligible[pick])
+        seqs = read_sequences(workdir / SEQUENCES, exclude_rows, uid[:64])  # the ONNX check's probe
         trained = trained if trained is not None else _counts(users, n_items)
+    else:
+        seqs = read_sequences(workdir / SEQUENCES, exclude_rows)
+        users = [s for s in seqs if len(s) >= 2]
     if keep:
         assert init is not None
         model = build_model(cfg.model, cfg.model_args(n_items))
