@@ -13,6 +13,7 @@ from seqclean.errors import UnreliableResultError
 from seqclean.filter import FilterConfig, FilterResult, filter_log
 from seqclean.html_report import REPORT_FILE, ReportConfig, write_report
 from seqclean.progress import ProgressFn, no_progress
+from seqclean.runtime import release_memory
 from seqclean.score import ScoreConfig, ScoreResult, score
 from seqclean.stages import locked
 
@@ -49,6 +50,7 @@ def run(
         on_event("stage_start", {"stage": name})
         t0 = time.perf_counter()
         result = fn()
+        release_memory()
         stages[name] = {"seconds": round(time.perf_counter() - t0, 3), **info(result)}
         on_event("stage_end", {"stage": name, **{k: v for k, v in stages[name].items() if k != "seconds"}})
         return result
