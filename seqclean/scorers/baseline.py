@@ -34,9 +34,11 @@ class BaselineSemanticScorer:
 
     def __init__(self, options: ScorerOptions) -> None:
         self.fit_report: dict[str, Any] = {}
+        self.pool: np.ndarray | None = None
 
     def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn) -> None:
-        """Nothing to learn."""
+        """Nothing to learn; the suggestions' candidate pool is drawn once, not per chunk."""
+        self.pool = suggestion_pool(ctx.item_count)
 
     def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
         v = ctx.semantic[iid]
@@ -47,8 +49,7 @@ class BaselineSemanticScorer:
         n_other = (segs.length[segs.seg] - 1).astype(np.float64)
         evidence = 1.0 / np.sqrt(np.maximum(n_other, 1.0))
         closeness = np.clip(1.0 - np.abs(noise - ctx.threshold) / 0.1, 0.0, 1.0)
-        pool = suggestion_pool(ctx.item_count)
-        best, conf = suggest_replacements(interest, ctx.semantic, segs.seg, segs.seg, iid, pool=pool)
+        best, conf = suggest_replacements(interest, ctx.semantic, segs.seg, segs.seg, iid, pool=self.pool)
         return {
             "noise_score": noise,
             "uncertainty": np.clip(0.5 * evidence + 0.5 * closeness, 0.0, 1.0).astype(np.float32),

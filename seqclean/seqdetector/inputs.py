@@ -21,10 +21,6 @@ class InputSpec:
     scale: np.ndarray
     pop_max: float
 
-    @property
-    def n_scalars(self) -> int:
-        return len(SCALARS) + len(MISSING_FLAGS) + 3
-
 
 def availability(segs: Segments) -> dict[str, np.ndarray]:
     pos = segs.position
