@@ -87,7 +87,7 @@ def main() -> None:
         progress=show,
     )
     t_in, t_len = last_windows([s[:-1] for s in users], cfg.max_len)
-    test = rank_metrics(res.model, t_in, t_len, np.asarray([s[-1] for s in users]), res.device)
+    test = rank_metrics(res.model, t_in, t_len, np.asarray([s[-1] for s in users]), res.device, prior=res.prior)
     out = {
         "dataset": "ml-100k (recbole 1.2.1 atomic files)",
         "users": len(users),

@@ -31,7 +31,7 @@ from seqclean.errors import InputDataError
 from seqclean.io import file_fingerprint, scan_table, write_parquet
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.ray_engine import check_engine
-from seqclean.runtime import providers_for
+from seqclean.runtime import providers_for, release_memory
 from seqclean.stages import fingerprint, is_complete, kill_point, locked, stage_record
 from seqclean.workdir import BACKBONE_DIR, ITEMS, MANIFEST, SEMANTIC, SEQUENCES, WORKDIR_FORMAT, Workdir
 
@@ -96,6 +96,7 @@ def _embed_locked(cfg: EmbedConfig, wd: Workdir, progress: ProgressFn) -> EmbedR
         reused.append("embed")
     else:
         manifest, n_encoded, n_cached, provider = _embed_stage(cfg, wd, efp, old, progress)
+        release_memory()  # the text vectors and the sequence build's buffers are freed before training
     kill_point("embed")
 
     bfp = backbone_fingerprint(cfg, efp)

@@ -93,18 +93,32 @@ SEMANTIC_FEATURES = SEMANTIC_ITEM_FEATURES + CONTEXT_FEATURES
 
 @dataclass
 class Tables:
-    """Catalogue-sized products, computed once per fit so that no chunk multiplies a (rows, 384) array: a row's
-    scores against the probe items and its projected text are then gathers and sums of these rows."""
+    """Per-fit products, computed once: the probe items' vectors (in float64, for `probe_rows`) and the
+    catalogue's projected texts. A row's scores against the probe items are computed per chunk for the chunk's
+    distinct items only (`probe_rows`): a catalogue-sized (items x probes) table cost 195 MiB each at 200,000
+    items, held for the whole score."""
 
-    sem_probe: np.ndarray  # (n_iid + 1, m): <e_sem[i], e_sem[probe]>
-    col_probe: np.ndarray  # (n_iid + 1, m): <E_col[i], unit(E_col[probe])>
+    probe_sem: np.ndarray  # (d_sem, m) float64: e_sem[probe].T
+    probe_col: np.ndarray  # (d_col, m) float64: unit(E_col[probe]).T
     sem_short: np.ndarray | None  # (n_iid + 1, d_col): e_sem[i] projected by the short-term head
     sem_long: np.ndarray | None  # (n_iid + 1, d_col): ... by the long-term head
 
 
-def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`a @ b` in float64, rounded to float32: deterministic for the same inputs (see `_probe_scores`)."""
-    return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.float32)
+def _product(a: np.ndarray, b: np.ndarray, block: int = 4096) -> np.ndarray:
+    """`a @ b` in float64, rounded to float32, in row blocks: deterministic for the same inputs (see
+    `_probe_scores`), and the float64 copy of `a` is one block at a time, not the catalogue."""
+    b64 = b.astype(np.float64)
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.float32)
+    for lo in range(0, a.shape[0], block):
+        out[lo : lo + block] = a[lo : lo + block].astype(np.float64) @ b64
+    return out
+
+
+def probe_rows(vectors: np.ndarray, iid: np.ndarray, probe_t: np.ndarray) -> np.ndarray:
+    """(rows, m) scores of each row's item against the probe items: the product for the distinct items of
+    `iid` only, gathered per row (each item's row is the same whatever else is in the chunk)."""
+    uniq, inv = np.unique(iid, return_inverse=True)
+    return _product(vectors[uniq], probe_t)[inv.reshape(-1)]
 
 
 @dataclass
@@ -123,8 +137,9 @@ class Spaces:
             short = long = None
             if align is not None:
                 short, long = _product(self.sem, align.w_short), _product(self.sem, align.w_long)
-            probe_sem, probe_col = self.sem[self.probe], l2_normalise(self.col[self.probe])
-            t = Tables(_product(self.sem, probe_sem.T), _product(self.col, probe_col.T), short, long)
+            probe_sem = self.sem[self.probe].T.astype(np.float64)
+            probe_col = l2_normalise(self.col[self.probe]).T.astype(np.float64)
+            t = Tables(probe_sem, probe_col, short, long)
             self._tables = (align, t)
         return self._tables[1]
 
@@ -176,7 +191,7 @@ def compute_features(
     """All features of a chunk of whole users (rows sorted by user, position). `states` is H per row.
 
     Contexts are sums, not means, where only a cosine or a rank reads them (neither changes with a positive
-    scale), and a context's scores against the probe items are sums of the catalogue's `Tables` rows."""
+    scale), and a context's scores against the probe items are sums of its items' rows (`probe_rows`)."""
     t = spaces.tables(align)
     e_sem = spaces.sem[iid]
     e_col = spaces.col[iid]
@@ -193,7 +208,7 @@ def compute_features(
     col_ctx = window_sum(e_col, segs, WINDOW, WINDOW)
     col_long = leave_one_out_sum(e_col, segs)
     has_others = n_len > 1
-    sp, cp = t.sem_probe[iid], t.col_probe[iid]
+    sp, cp = probe_rows(spaces.sem, iid, t.probe_sem), probe_rows(spaces.col, iid, t.probe_col)
     f: dict[str, np.ndarray] = {
         "col_next_rank": col_rank,
         "col_short_sim": rowwise_cos(e_col, col_ctx),

@@ -28,6 +28,7 @@ from seqclean.io import ROW_INDEX, atomic_path, read_users, write_json, write_pa
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.ray_engine import check_engine
 from seqclean.report import ItemAccumulator, SummaryAccumulator
+from seqclean.runtime import release_memory
 from seqclean.scorers import SCORERS
 from seqclean.scorers.base import DEFAULT_THRESHOLD, REQUIRED_COLUMNS, Context, Scorer, ScorerOptions
 from seqclean.selfclean import check_rounds, clean_backbone_files, resolve_rounds, self_clean
@@ -167,6 +168,7 @@ def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreR
             progress,
         )
         cleaning |= more
+    release_memory()  # the fit's working set (corrupted copies, torch training) is freed: hand it back first
 
     items = ItemAccumulator(ctx.item_count.size)
     summary = SummaryAccumulator()

@@ -21,7 +21,7 @@ from seqclean.backbone.data import (
     training_windows,
     user_lengths,
 )
-from seqclean.backbone.loss import resolve_loss, sampling_distribution
+from seqclean.backbone.loss import NextItemLoss, popularity_prior, resolve_loss, sampling_distribution
 from seqclean.backbone.train import FitResult, build_model
 from seqclean.config import AUTO_FULL_MAX_ITEMS, BackboneOptions
 from seqclean.embed import backbone_fingerprint
@@ -115,6 +115,7 @@ def test_sampled_loss_trains_and_is_deterministic() -> None:
     c, _ = _fit(seqs, loss="sampled", negatives=8, seed=4)
     full, rf = _fit(seqs, loss="full", seed=3)
     assert ra.loss == "sampled" and rf.loss == "full"
+    assert ra.prior is not None and rf.prior is None
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
     assert not all(np.array_equal(x, y) for x, y in zip(a, full, strict=True))
@@ -139,6 +140,41 @@ def test_chunked_ranking_equals_the_full_one() -> None:
     targets = np.random.default_rng(0).integers(1, N_ITEMS + 1, size=len(seqs))
     whole = rank_metrics(model, x, lengths, targets, "cpu", ks=(1, 5, 10, 20))
     assert rank_metrics(model, x, lengths, targets, "cpu", ks=(1, 5, 10, 20), item_chunk=7) == whole
+    # with the sampled loss's popularity prior: chunked still equals whole, and the prior moves the ranks
+    prior = torch.from_numpy(popularity_prior(np.repeat(np.arange(1, 6), 50), N_ITEMS)).float()
+    with_prior = rank_metrics(model, x, lengths, targets, "cpu", ks=(1, 5, 10, 20), prior=prior)
+    assert rank_metrics(model, x, lengths, targets, "cpu", ks=(1, 5, 10, 20), item_chunk=7, prior=prior) == with_prior
+    assert with_prior != whole
+    only_prior = torch.zeros(N_ITEMS)
+    only_prior[targets[0] - 1] = 1e6  # a prior that puts one row's target first: that row is a hit at 1
+    assert rank_metrics(model, x[:1], lengths[:1], targets[:1], "cpu", ks=(1,), prior=only_prior)["HR@1"] == 1.0
+
+
+def test_popularity_prior_is_the_smoothed_log_share_of_the_targets() -> None:
+    p = popularity_prior(np.array([[1, 1, 1, 2, 0], [2, 0, 0, 0, 0]]), 4)  # 0 = padding, not counted
+    np.testing.assert_allclose(np.exp(p), np.array([4, 3, 1, 1]) / 9.0)
+    assert np.exp(p).sum() == pytest.approx(1.0) and np.isfinite(p).all()
+
+
+def test_sampled_loss_adds_the_prior_to_every_logit() -> None:
+    """The sampled loss with the prior equals the one without it on logits shifted by the prior: the embeddings
+    then need not carry popularity (at 200,000 items they collapsed onto it: docs/backbone.md)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    targets = rng.integers(1, N_ITEMS + 1, size=(30, 5))
+    q, prior = sampling_distribution(targets, N_ITEMS), popularity_prior(targets, N_ITEMS)
+    h = torch.from_numpy(rng.normal(size=(12, 6)).astype(np.float32))
+    table = torch.from_numpy(rng.normal(size=(N_ITEMS + 1, 6)).astype(np.float32))
+    t = torch.from_numpy(rng.integers(1, N_ITEMS + 1, size=12))
+    with_prior = NextItemLoss("sampled", q, 16, 0, "cpu", prior)
+    without = NextItemLoss("sampled", q, 16, 0, "cpu")
+    assert without.prior is None and with_prior.prior is not None
+    # one extra column holding log p_i turns `<h, e_i>` into `<h, e_i> + log p_i`
+    h1 = torch.cat([h, torch.ones(12, 1)], 1)
+    table1 = torch.cat([table, torch.cat([torch.zeros(1), torch.from_numpy(prior).float()]).unsqueeze(1)], 1)
+    assert float(with_prior(h, t, table)) == pytest.approx(float(without(h1, t, table1)), rel=1e-5)
+    assert NextItemLoss("full", None, 16, 0, "cpu", prior).prior is None  # the full softmax has no prior
 
 
 def test_training_user_budget_in_the_manifest(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqclean.align import Alignment
-from seqclean.features import COLD_FEATURES, FULL_FEATURES, Spaces, compute_features
+from seqclean.features import COLD_FEATURES, FULL_FEATURES, Spaces, _product, compute_features, probe_rows
 from seqclean.interests import Segments
 
 
@@ -68,3 +68,16 @@ def test_cold_head_inputs_ignore_the_items_own_collaborative_embedding_and_popul
         np.testing.assert_array_equal(before[name][rows], after[name][rows], err_msg=name)
     assert not np.allclose(before["col_long_sim"][rows], after["col_long_sim"][rows])
     assert not np.allclose(before["log_pop"][rows], after["log_pop"][rows])
+
+
+def test_probe_rows_equal_the_catalogue_product_gathered_per_row() -> None:
+    """The per-chunk product over the chunk's distinct items gives each row the bits a catalogue-wide table
+    would, whatever the block size and whichever other items are in the chunk."""
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(300, 16)).astype(np.float32)
+    probe_t = vectors[rng.choice(300, size=24, replace=False)].T.astype(np.float64)
+    table = (vectors.astype(np.float64) @ probe_t).astype(np.float32)
+    iid = rng.integers(0, 300, size=500)
+    np.testing.assert_array_equal(probe_rows(vectors, iid, probe_t), table[iid])
+    np.testing.assert_array_equal(probe_rows(vectors, iid[:7], probe_t), table[iid[:7]])
+    np.testing.assert_array_equal(_product(vectors, probe_t.astype(np.float32), block=7), table)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from seqclean.interests import l2_normalise
-from seqclean.suggest import suggest_replacements, suggestion_pool
+from seqclean.suggest import aligned_catalogue, suggest_replacements, suggestion_pool
 
 
 def _brute(interest, cat, seg, mseg, miid, outside=()):  # type: ignore[no-untyped-def]
@@ -78,3 +79,23 @@ def test_pool_restricts_candidates_to_the_most_interacted_items() -> None:
         assert np.isin(b, pool).all()
         assert np.array_equal(b, want_b)
         np.testing.assert_allclose(c, want_c, atol=1e-5)
+
+
+def test_a_pooled_catalogue_gives_the_suggestions_of_the_whole_one() -> None:
+    """The scorer keeps only the pool's rows of the aligned catalogue; the suggestions are the same."""
+    rng = np.random.default_rng(2)
+    n_items, d = 40, 5
+    col = rng.normal(size=(n_items + 1, d)).astype(np.float32)
+    sem = rng.normal(size=(n_items + 1, d)).astype(np.float32)
+    count = np.concatenate([[0], rng.integers(1, 50, size=n_items)])
+    seg = np.repeat(np.arange(4), [5, 3, 7, 2])
+    iid = rng.integers(1, n_items + 1, size=seg.size)
+    interest = rng.normal(size=(seg.size, 2 * d)).astype(np.float32)
+    for pool in (suggestion_pool(count, size=12), None):
+        whole = suggest_replacements(interest, aligned_catalogue(col, sem), seg, seg, iid, pool=pool)
+        cat = aligned_catalogue(col, sem, pool)
+        assert cat.shape[0] == (n_items + 1 if pool is None else 13)
+        pooled = suggest_replacements(interest, cat, seg, seg, iid, pool=pool, pooled=True)
+        assert np.array_equal(whole[0], pooled[0]) and np.array_equal(whole[1], pooled[1])
+    with pytest.raises(ValueError, match="pooled catalogue"):
+        suggest_replacements(interest, aligned_catalogue(col, sem), seg, seg, iid, pool=np.arange(1, 6), pooled=True)

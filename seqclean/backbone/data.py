@@ -117,8 +117,10 @@ def rank_metrics(
     ks: Sequence[int] = (5, 10, 20),
     batch_size: int = 512,
     item_chunk: int = 65_536,
+    prior: Any = None,
 ) -> dict[str, float]:
     """HR@K and NDCG@K of the next item, ranked against every item (full ranking, no sampling).
+    `prior`: the loss's per-item logit offset (`NextItemLoss.prior`), added to every score when given.
 
     Rank = number of items scored strictly higher than the target; history items are not masked
     (items may repeat in logs). Catalogues above `item_chunk` items are scored a slice at a time, so
@@ -139,14 +141,15 @@ def rank_metrics(
             h = model(x)[torch.arange(len(x), device=device), last]
             t = torch.from_numpy(targets[sel] - 1).to(device)
             if len(table) <= item_chunk:
-                scores = h @ table.T
+                scores = h @ table.T if prior is None else h @ table.T + prior
                 tgt = scores.gather(1, t.unsqueeze(1))
                 ranks.append((scores > tgt).sum(1).cpu().numpy())
                 continue
-            tgt = (h * table[t]).sum(1, keepdim=True)
+            tgt = (h * table[t]).sum(1, keepdim=True) + (0.0 if prior is None else prior[t].unsqueeze(1))
             rank = torch.zeros(len(x), dtype=torch.long, device=device)
             for c in range(0, len(table), item_chunk):
-                above = (h @ table[c : c + item_chunk].T) > tgt
+                part = h @ table[c : c + item_chunk].T
+                above = (part if prior is None else part + prior[c : c + item_chunk]) > tgt
                 col = torch.arange(c, c + above.shape[1], device=device)
                 rank += (above & (col.unsqueeze(0) != t.unsqueeze(1))).sum(1)  # never the target itself
             ranks.append(rank.cpu().numpy())

@@ -10,6 +10,14 @@ the log of its expected count in the draw (logQ correction, Bengio & Senecal 200
 the sampled loss estimates the full one; a negative equal to the target is masked out. The cost is
 (targets x negatives), whatever the catalogue. Draws come from their own seeded generator: the batch
 order is the same under both losses, and reruns are identical.
+
+The sampled loss also adds a fixed popularity prior to every logit, `<h, e_i> + log p_i` (`popularity_prior`:
+the training targets' smoothed shares), in training and in the validation ranking. Without it, at 200,000
+items the embeddings spent themselves on popularity: one shared direction (random users' states had cosine
+0.99998, popular items' 0.93), validation NDCG@10 stuck at its first epoch's popularity level, and IADSR's
+alignment retrieved at chance, so the gate refused the scores (docs/backbone.md, "Large catalogues"). With
+popularity in the prior the embeddings carry what is left, the user's interests, which is what the scorer's
+features read (they take popularity from `log_pop`, not from the dot products).
 """
 
 from __future__ import annotations
@@ -42,20 +50,37 @@ def sampling_distribution(targets: np.ndarray, n_items: int) -> np.ndarray:
     return UNIFORM_SHARE / n_items + (1.0 - UNIFORM_SHARE) * pop
 
 
+PRIOR_SMOOTHING = 1.0
+"""Pseudo-count added to every item's training-target count in `popularity_prior` (unseen items stay finite)."""
+
+
+def popularity_prior(targets: np.ndarray, n_items: int) -> np.ndarray:
+    """log p_i over iids 1..n_items (float64): the training targets' shares, Laplace-smoothed."""
+    counts = np.bincount(targets[targets > 0].ravel() - 1, minlength=n_items).astype(np.float64)
+    return np.log((counts + PRIOR_SMOOTHING) / (counts.sum() + PRIOR_SMOOTHING * n_items))
+
+
 class NextItemLoss:
     """Cross-entropy of each target item given the hidden state before it; `kind` is `full` or `sampled`."""
 
-    def __init__(self, kind: str, q: np.ndarray | None, negatives: int, seed: int, device: str) -> None:
+    def __init__(
+        self, kind: str, q: np.ndarray | None, negatives: int, seed: int, device: str, prior: np.ndarray | None = None
+    ) -> None:
+        """`prior`: `popularity_prior` of the training targets, added to every logit (sampled loss only)."""
         import torch
 
         self.kind = kind
         self.negatives = negatives
         self.device = device
+        self.prior: Any = None  # (n_items,) float32 tensor, or None: what `rank_metrics` must add too
         if kind == "sampled":
             if q is None or negatives < 1:
                 raise UsageError(f"--negatives {negatives}: the sampled loss needs at least 1")
             self.q = torch.from_numpy(q)
-            self.log_expected = torch.from_numpy(np.log(q * negatives)).float().to(device)
+            offset = np.log(q * negatives) - (prior if prior is not None else 0.0)
+            self.log_expected = torch.from_numpy(offset).float().to(device)  # logit = <h, e> + log p - log(K q)
+            if prior is not None:
+                self.prior = torch.from_numpy(prior).float().to(device)
             self.gen = torch.Generator().manual_seed(seed + 1)
 
     def __call__(self, h: Any, target: Any, table: Any) -> Any:

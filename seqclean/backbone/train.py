@@ -45,7 +45,7 @@ from seqclean.backbone.data import (
     user_lengths,
 )
 from seqclean.backbone.loop import length_batches, resolve_device, torch_threads
-from seqclean.backbone.loss import NextItemLoss, resolve_loss, sampling_distribution
+from seqclean.backbone.loss import NextItemLoss, popularity_prior, resolve_loss, sampling_distribution
 from seqclean.backbone.runner import BackboneRunner
 from seqclean.errors import InputDataError
 from seqclean.io import write_bytes, write_json
@@ -77,6 +77,7 @@ class FitResult:
     loss: str = "full"  # the loss `auto` resolved to
     steps: int = 0  # optimizer steps taken
     valid_users: int = 0  # users ranked in each validation
+    prior: Any = None  # the loss's popularity prior (sampled loss), for any later `rank_metrics` of this model
 
 
 def fit(
@@ -107,6 +108,7 @@ def fit(
     device = resolve_device(cfg.device)
     kind = resolve_loss(cfg.loss, n_items)
     q = sampling_distribution(targets, n_items) if kind == "sampled" else None
+    prior = popularity_prior(targets, n_items) if kind == "sampled" else None
     task = f"train {cfg.model}"
     with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
@@ -116,14 +118,14 @@ def fit(
             init(model)
         model = model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        loss_fn = NextItemLoss(kind, q, cfg.negatives, cfg.seed, device)
+        loss_fn = NextItemLoss(kind, q, cfg.negatives, cfg.seed, device, prior)
         x_all = torch.from_numpy(inputs)
         y_all = torch.from_numpy(targets)
         real_len = torch.from_numpy((inputs > 0).sum(1))
         sel = BestEpoch(cfg.patience, state=copy.deepcopy(model.state_dict()))
         history: list[dict[str, float]] = []
         if init is not None:
-            sel.step(0, rank_metrics(model, v_in, v_len, v_target, device), model)
+            sel.step(0, rank_metrics(model, v_in, v_len, v_target, device, prior=loss_fn.prior), model)
             history.append({"epoch": 0.0, "loss": float("nan"), **sel.best})
         progress(task, 0, cfg.epochs)
         epoch = steps = 0
@@ -147,7 +149,7 @@ def fit(
                 if steps == cfg.max_steps:
                     break
             train_s = time.perf_counter() - t0  # for bench/ only: never written to the workdir
-            metrics = rank_metrics(model, v_in, v_len, v_target, device)
+            metrics = rank_metrics(model, v_in, v_len, v_target, device, prior=loss_fn.prior)
             row = {"epoch": float(epoch), "loss": total / max(count, 1), "train_s": train_s, **metrics}
             history.append(row)
             progress(f"{task} | loss {row['loss']:.3f} | val NDCG@10 {metrics['NDCG@10']:.4f}", epoch, cfg.epochs)
@@ -166,6 +168,7 @@ def fit(
         loss=kind,
         steps=steps,
         valid_users=len(vi),
+        prior=loss_fn.prior,
     )
 
 
@@ -251,6 +254,7 @@ def train_backbone(
         "valid": {k: round(v, 6) for k, v in result.valid.items()},
         "device": result.device,
         "loss": result.loss,
+        "popularity_prior": result.prior is not None,
         "train_users": len(users),
         "steps": result.steps,
         "valid_users": result.valid_users,

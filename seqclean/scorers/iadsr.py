@@ -280,15 +280,17 @@ class IadsrScorer:
             states,
             out["noise_score"] >= self.options.suggest_min_score,
             *self._aligned_catalogue(),
+            pooled=True,
         )
         return out
 
     def _aligned_catalogue(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(the catalogue in the aligned space, the projected texts, the candidate pool), built once per fit
-        (`suggest.aligned_catalogue`, `suggest.suggestion_pool`)."""
+        (`suggest.aligned_catalogue` over the pool's rows only, `suggest.suggestion_pool`)."""
         assert self.spaces is not None and self.align is not None
         if self._catalogue is None:
-            self._catalogue = aligned_catalogue(self.spaces.col, self._sem_short()), suggestion_pool(self.spaces.count)
+            pool = suggestion_pool(self.spaces.count)
+            self._catalogue = aligned_catalogue(self.spaces.col, self._sem_short(), pool), pool
         return self._catalogue[0], self._sem_short(), self._catalogue[1]
 
     def _sem_short(self) -> np.ndarray:
