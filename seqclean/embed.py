@@ -22,6 +22,7 @@ import polars as pl
 
 from seqclean import __version__
 from seqclean.backbone.config import CONFIG_JSON
+from seqclean.backbone.loss import TRAINING
 from seqclean.checks import input_checks, validate_duplicates_mode, warnings_for
 from seqclean.columns import infer_embed_config
 from seqclean.embed_inputs import EmbedConfig, EmbedResult, catalogue, embed_model_id, scan_items, scan_log
@@ -72,10 +73,13 @@ def embed_fingerprint(cfg: EmbedConfig) -> str:
 
 
 def backbone_fingerprint(cfg: EmbedConfig, embed_fp: str) -> str:
-    """The backbone depends on the sequences (the embed stage) and its own options, or the BYO file."""
+    """The backbone depends on the sequences (the embed stage) and its own options, or the BYO file. `training`
+    names a change in how it trains that no option shows, so that a workdir's older backbone is retrained, not
+    reused: the sampled loss's popularity prior (a backbone trained without it collapses at 200,000 items)."""
     p = cfg.collab_embeddings
     byo = (file_fingerprint(p) if p.exists() else str(p)) if p is not None else None  # missing: byo.py says so
-    return fingerprint("backbone", {"embed": embed_fp, "collab_embeddings": byo}, asdict(cfg.backbone))
+    options = {**asdict(cfg.backbone), "training": TRAINING}
+    return fingerprint("backbone", {"embed": embed_fp, "collab_embeddings": byo}, options)
 
 
 def _read_manifest_or_none(wd: Workdir) -> dict[str, Any] | None:

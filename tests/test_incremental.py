@@ -142,3 +142,30 @@ def test_sequences_digest_streams_row_groups_and_equals_the_whole_file_digest(tm
     want = _digest_in_memory(tmp_path / "sorted.parquet", "item_id", "user_id")
     assert sequences_digest(tmp_path / "sorted.parquet", "item_id", "user_id") == want
     assert sequences_digest(tmp_path / "shuffled.parquet", "item_id", "user_id") == want  # falls back, sorts
+
+
+def test_a_sampled_loss_backbone_from_before_the_popularity_prior_is_retrained(
+    nights: dict[str, tuple[Path, Path]], tmp_path: Path
+) -> None:
+    """A backbone trained with the sampled loss before its popularity prior may have collapsed (docs/backbone.md):
+    the nightly update retrains it instead of reusing or fine-tuning it."""
+    from seqclean.backbone.loss import TRAINING
+
+    bb = BackboneConfig(epochs=2, patience=1, device="cpu", loss="sampled", negatives=8)
+    wd = tmp_path / "wd"
+
+    def night() -> dict:
+        r = embed(EmbedConfig(*nights["n1"], workdir=wd, device="cpu", backbone=bb, update=UpdatePolicy()))
+        assert r.backbone_update is not None
+        return r.backbone_update
+
+    assert night()["action"] == "retrained"
+    conf = wd / "backbone" / "config.json"
+    data = json.loads(conf.read_text())
+    assert data["training"] == TRAINING
+    assert json.loads((wd / "manifest.json").read_text())["backbone"]["popularity_prior"] is True
+    del data["training"]  # as an older seqclean wrote it
+    conf.write_text(json.dumps(data))
+    again = night()
+    assert again["action"] == "retrained" and "popularity prior" in again["reason"]
+    assert night()["action"] == "reused"

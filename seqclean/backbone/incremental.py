@@ -63,6 +63,7 @@ class Previous:
     state: dict[str, Any]
     item_ids: pl.Series  # item id per old iid (iid k -> item_ids[k - 1])
     history: dict[str, Any]
+    before_prior: bool = False  # trained with the sampled loss before its popularity prior (loss.TRAINING)
 
 
 @dataclass
@@ -133,8 +134,17 @@ def load_previous(backbone_dir: Path, item_col: str) -> Previous | None:
         return None
     if ids["iid"].to_list() != list(range(1, ids.height + 1)):
         return None
+    from seqclean.backbone.loss import TRAINING, resolve_loss
+
+    options = cfg.get("options", {})
+    sampled = resolve_loss(options.get("loss", "auto"), ids.height) == "sampled"
     return Previous(
-        kind=cfg["kind"], options=cfg.get("options", {}), state=state, item_ids=ids[item_col], history=history
+        kind=cfg["kind"],
+        options=options,
+        state=state,
+        item_ids=ids[item_col],
+        history=history,
+        before_prior=sampled and cfg.get("training") != TRAINING,
     )
 
 
@@ -155,6 +165,8 @@ def plan(
         return Plan(RETRAINED, "no previous backbone in the workdir")
     if prev.kind != options["model"] or any(prev.options.get(k) != options.get(k) for k in ARCH_KEYS):
         return Plan(RETRAINED, "the backbone's architecture options changed")
+    if prev.before_prior:
+        return Plan(RETRAINED, "the previous backbone predates the sampled loss's popularity prior")
     if prev.item_ids.dtype != log_items.dtype:
         return Plan(RETRAINED, "the item id type changed")
     hist = prev.history

@@ -50,6 +50,10 @@ def sampling_distribution(targets: np.ndarray, n_items: int) -> np.ndarray:
     return UNIFORM_SHARE / n_items + (1.0 - UNIFORM_SHARE) * pop
 
 
+TRAINING = "sampled-loss-popularity-prior"
+"""Written to `backbone/config.json` as `training`: a backbone without it that took the sampled loss predates the
+prior, and is retrained rather than reused or fine-tuned (`incremental.plan`, `embed.backbone_fingerprint`)."""
+
 PRIOR_SMOOTHING = 1.0
 """Pseudo-count added to every item's training-target count in `popularity_prior` (unseen items stay finite)."""
 

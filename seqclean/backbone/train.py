@@ -45,7 +45,7 @@ from seqclean.backbone.data import (
     user_lengths,
 )
 from seqclean.backbone.loop import length_batches, resolve_device, torch_threads
-from seqclean.backbone.loss import NextItemLoss, popularity_prior, resolve_loss, sampling_distribution
+from seqclean.backbone.loss import TRAINING, NextItemLoss, popularity_prior, resolve_loss, sampling_distribution
 from seqclean.backbone.runner import BackboneRunner
 from seqclean.errors import InputDataError
 from seqclean.io import write_bytes, write_json
@@ -234,7 +234,7 @@ def train_backbone(
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     write_bytes(buf.getvalue(), out / MODEL_PT)
-    config = {"kind": cfg.model, "model_args": cfg.model_args(n_items), "options": asdict(cfg)}
+    config = {"kind": cfg.model, "model_args": cfg.model_args(n_items), "options": asdict(cfg), "training": TRAINING}
     write_json(config, out / CONFIG_JSON)
     write_item_embeddings(out / ITEM_EMBEDDINGS, items, item_col, model.item_emb.weight.detach().numpy(), trained)
     export_onnx(model, out / ONNX_MODEL, cfg.max_len)
