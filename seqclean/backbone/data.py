@@ -141,7 +141,9 @@ def rank_metrics(
             h = model(x)[torch.arange(len(x), device=device), last]
             t = torch.from_numpy(targets[sel] - 1).to(device)
             if len(table) <= item_chunk:
-                scores = h @ table.T if prior is None else h @ table.T + prior
+                scores = h @ table.T
+                if prior is not None:
+                    scores += prior  # in place: no second (batch x catalogue) array
                 tgt = scores.gather(1, t.unsqueeze(1))
                 ranks.append((scores > tgt).sum(1).cpu().numpy())
                 continue
@@ -149,7 +151,9 @@ def rank_metrics(
             rank = torch.zeros(len(x), dtype=torch.long, device=device)
             for c in range(0, len(table), item_chunk):
                 part = h @ table[c : c + item_chunk].T
-                above = (part if prior is None else part + prior[c : c + item_chunk]) > tgt
+                if prior is not None:
+                    part += prior[c : c + item_chunk]
+                above = part > tgt
                 col = torch.arange(c, c + above.shape[1], device=device)
                 rank += (above & (col.unsqueeze(0) != t.unsqueeze(1))).sum(1)  # never the target itself
             ranks.append(rank.cpu().numpy())
