@@ -48,3 +48,24 @@ def test_score_memory_prints_each_step_and_writes_the_chunks(embedded_workdir: P
     rss, hwm = out["chunk 0 (RSS, HWM)"]
     assert 0 < rss <= hwm and hwm >= out["fit (RSS, HWM)"][1]
     assert pl.read_parquet(tmp_path / "c.0.parquet").height > 0
+
+
+def test_scores_auc_joins_on_user_and_time(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import polars as pl
+
+    pl.DataFrame(
+        {"user_id": [1, 1, 2, 2], "timestamp": [10, 11, 10, 12], "noise_score": [0.9, 0.1, 0.2, 0.6]}
+    ).write_parquet(tmp_path / "scores.parquet")
+    (tmp_path / "labels").mkdir()
+    pl.DataFrame(
+        {"user_id": [1, 1, 2, 2], "timestamp": [10, 11, 10, 12], "is_noise": [True, False, False, False]}
+    ).write_parquet(tmp_path / "labels" / "part-00000.parquet")
+    args = ["--scores", str(tmp_path / "scores.parquet"), "--labels", str(tmp_path / "labels")]
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "bench.scores_auc", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=root)
+    line = done.stdout.strip()
+    assert "rows 4 " in line and "ROC-AUC 1.0000" in line and "precision 0.5000" in line and "recall 1.0000" in line
