@@ -49,8 +49,8 @@ def suggest_replacements(
     - `seg` (n,): the sequence (user) each row belongs to; `member_seg`, `member_iid` (m,): the pairs
       (sequence, item) present in the data. A row is never given an item of its own sequence.
     - `pool`: the candidate iids (`suggestion_pool`), sorted; None = the whole catalogue.
-    - `pooled`: `catalogue` holds only the rows of iids `[0, *pool]`, in that order (`pooled_catalogue`), so a
-      caller need not keep the whole catalogue's vectors.
+    - `pooled`: `catalogue` holds only the rows of iids `[0, *pool]`, in that order (`aligned_catalogue(...,
+      pool)`), so a caller need not keep the whole catalogue's vectors.
 
     Confidence = the cosine of the interest to the suggested item, clipped to [0, 1]: how well the
     suggestion fits the user's interest there, independent of catalogue size (a softmax over a big

@@ -15,7 +15,7 @@ The sampled loss also adds a fixed popularity prior to every logit, `<h, e_i> + 
 the training targets' smoothed shares), in training and in the validation ranking. Without it, at 200,000
 items the embeddings spent themselves on popularity: one shared direction (random users' states had cosine
 0.99998, popular items' 0.93), validation NDCG@10 stuck at its first epoch's popularity level, and IADSR's
-alignment retrieved at chance, so the gate refused the scores (docs/backbone.md, "Large catalogues"). With
+alignment retrieved at chance, so the gate refused the scores (docs/backbone.md, "The popularity prior"). With
 popularity in the prior the embeddings carry what is left, the user's interests, which is what the scorer's
 features read (they take popularity from `log_pop`, not from the dot products).
 """
