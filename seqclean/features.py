@@ -114,10 +114,11 @@ def _product(a: np.ndarray, b: np.ndarray, block: int = 4096) -> np.ndarray:
     return out
 
 
-def probe_rows(vectors: np.ndarray, iid: np.ndarray, probe_t: np.ndarray) -> np.ndarray:
-    """(rows, m) scores of each row's item against the probe items: the product for the distinct items of
-    `iid` only, gathered per row (each item's row is the same whatever else is in the chunk)."""
-    uniq, inv = np.unique(iid, return_inverse=True)
+def probe_rows(vectors: np.ndarray, distinct: tuple[np.ndarray, np.ndarray], probe_t: np.ndarray) -> np.ndarray:
+    """(rows, m) scores of each row's item against the probe items: the product for the distinct items only,
+    gathered per row (each item's row is the same whatever else is in the chunk). `distinct` is
+    `np.unique(iid, return_inverse=True)`, computed once per chunk for both spaces."""
+    uniq, inv = distinct
     return _product(vectors[uniq], probe_t)[inv.reshape(-1)]
 
 
@@ -156,11 +157,7 @@ def _probe_scores(
     blocks the matrix (so on the chunk size), and a target that is itself a probe item then ties with its probe
     score in one chunking and not in another, moving the percentile by 1/len(probe)."""
     t = np.einsum("ij,ij->i", query.astype(np.float64), target.astype(np.float64)).astype(np.float32)
-    p = np.empty((query.shape[0], probe.shape[0]), dtype=np.float32)
-    pt = probe.astype(np.float64).T
-    for lo in range(0, query.shape[0], block):
-        p[lo : lo + block] = query[lo : lo + block].astype(np.float64) @ pt
-    return t, p
+    return t, _product(query, probe.T, block)
 
 
 def _percentile(t: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -208,7 +205,8 @@ def compute_features(
     col_ctx = window_sum(e_col, segs, WINDOW, WINDOW)
     col_long = leave_one_out_sum(e_col, segs)
     has_others = n_len > 1
-    sp, cp = probe_rows(spaces.sem, iid, t.probe_sem), probe_rows(spaces.col, iid, t.probe_col)
+    distinct = np.unique(iid, return_inverse=True)
+    sp, cp = probe_rows(spaces.sem, distinct, t.probe_sem), probe_rows(spaces.col, distinct, t.probe_col)
     f: dict[str, np.ndarray] = {
         "col_next_rank": col_rank,
         "col_short_sim": rowwise_cos(e_col, col_ctx),

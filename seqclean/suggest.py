@@ -31,6 +31,11 @@ def suggestion_pool(count: np.ndarray, size: int = POOL) -> np.ndarray | None:
     return np.sort(top)
 
 
+def candidate_iids(pool: np.ndarray | None, n_rows: int) -> np.ndarray:
+    """The iids suggestions are drawn from, padding (0) first: `[0, *pool]`, or every iid below `n_rows`."""
+    return np.arange(n_rows) if pool is None else np.concatenate([[0], np.asarray(pool, dtype=np.int64)])
+
+
 def suggest_replacements(
     interest: np.ndarray,
     catalogue: np.ndarray,
@@ -64,7 +69,7 @@ def suggest_replacements(
     conf = np.zeros(n, dtype=np.float32)
     if n == 0 or catalogue.shape[0] <= 1:
         return best, conf
-    cand = np.arange(catalogue.shape[0]) if pool is None else np.concatenate([[0], np.asarray(pool, dtype=np.int64)])
+    cand = candidate_iids(pool, catalogue.shape[0])
     if pooled and cand.size != catalogue.shape[0]:
         raise ValueError(f"a pooled catalogue has {catalogue.shape[0]} rows, the pool {cand.size - 1} + padding")
     n_items = max(int(cand[-1]), int(np.max(member_iid, initial=0))) + 1 if pooled else catalogue.shape[0]
@@ -101,7 +106,7 @@ def aligned_catalogue(col: np.ndarray, sem_short: np.ndarray, pool: np.ndarray |
     `pool`, only the rows of iids `[0, *pool]` (for `suggest_replacements(..., pooled=True)`): at 200,000 items
     the whole aligned catalogue is 98 MiB, the pool's 10,000 rows 5 MiB."""
     if pool is not None:
-        rows = np.concatenate([[0], np.asarray(pool, dtype=np.int64)])
+        rows = candidate_iids(pool, col.shape[0])
         col, sem_short = col[rows], sem_short[rows]
     cat = l2_normalise(np.concatenate([l2_normalise(col), l2_normalise(sem_short)], axis=1))
     cat[0] = 0.0

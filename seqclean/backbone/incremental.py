@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from seqclean.backbone.loss import TRAINING, resolve_loss
 from seqclean.config import DEFAULTS
 from seqclean.io import write_json
 from seqclean.progress import ProgressFn, no_progress
@@ -134,8 +135,6 @@ def load_previous(backbone_dir: Path, item_col: str) -> Previous | None:
         return None
     if ids["iid"].to_list() != list(range(1, ids.height + 1)):
         return None
-    from seqclean.backbone.loss import TRAINING, resolve_loss
-
     options = cfg.get("options", {})
     sampled = resolve_loss(options.get("loss", "auto"), ids.height) == "sampled"
     return Previous(
