@@ -95,8 +95,10 @@ class NextItemLoss:
         if self.kind == "full":
             return F.cross_entropy(h @ table[1:].T, target - 1)
         neg = torch.multinomial(self.q, self.negatives, replacement=True, generator=self.gen).to(self.device)
-        pos = (h * table[target]).sum(-1, keepdim=True) - self.log_expected[target - 1].unsqueeze(1)
-        logits = h @ table[neg + 1].T - self.log_expected[neg]
+        # gathers through F.embedding: its backward sums repeated rows in a fixed order, where indexing's
+        # (index_put_ with accumulate) splits them over threads and reruns differed in the last bits
+        pos = (h * F.embedding(target, table)).sum(-1, keepdim=True) - self.log_expected[target - 1].unsqueeze(1)
+        logits = h @ F.embedding(neg + 1, table).T - self.log_expected[neg]
         logits = logits.masked_fill(neg.unsqueeze(0) == (target - 1).unsqueeze(1), float("-inf"))
         zero = torch.zeros(len(target), dtype=torch.long, device=h.device)
         return F.cross_entropy(torch.cat([pos, logits], 1), zero)
