@@ -1,5 +1,5 @@
-"""The backbone-spaces and score-memory benches' plumbing on the tiny workdir (not the figures they measure at
-200,000 items)."""
+"""The backbone-spaces, score-memory and scores-AUC benches' plumbing on tiny inputs (not the figures they
+measure at 200,000 items)."""
 
 from __future__ import annotations
 
