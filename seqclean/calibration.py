@@ -105,9 +105,24 @@ def cap_by_rank(cal: Calibration | None, p_group: np.ndarray, p_rest: np.ndarray
     return Calibration(centres=centres, posterior=np.maximum.accumulate(post), prior=rest_cal.prior, kind=kind)
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
     q = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
     return np.log(q / (1 - q))
+
+
+def logistic_fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, ridge: float = 1e-3) -> np.ndarray:
+    """Logistic regression weights by Newton steps with a light ridge (x carries its own intercept column;
+    `weights` default to the mean, so the ridge is on the same scale whatever the row count)."""
+    w = np.full(y.size, 1.0 / max(y.size, 1)) if weights is None else weights
+    beta = np.zeros(x.shape[1])
+    eye = ridge * np.eye(x.shape[1])
+    for _ in range(50):
+        q = 1.0 / (1.0 + np.exp(-(x @ beta)))
+        step = np.linalg.solve((x * (w * q * (1 - q))[:, None]).T @ x + eye, x.T @ (w * (q - y)) + ridge * beta)
+        beta -= step
+        if float(np.abs(step).max()) < 1e-9:
+            break
+    return beta
 
 
 def fit_ratio_calibration(p_real: np.ndarray, p_corrupted: np.ndarray, prior: float, grid: int = 64) -> Calibration:
@@ -118,24 +133,15 @@ def fit_ratio_calibration(p_real: np.ndarray, p_corrupted: np.ndarray, prior: fl
     lets the ends' weaker separation show as a flatter slope instead of a capped one. The posterior is
     tabulated on quantiles of the pooled outputs so that `Calibration` applies it like the binned one.
     """
-    z = np.concatenate([_logit(p_real), _logit(p_corrupted)])
+    z = np.concatenate([logit(p_real), logit(p_corrupted)])
     y = np.concatenate([np.zeros(p_real.size), np.ones(p_corrupted.size)])
     w = np.where(y > 0, 0.5 / max(p_corrupted.size, 1), 0.5 / max(p_real.size, 1))
     mu, sd = float(z.mean()), float(max(z.std(), 1e-6))
-    x = np.stack([np.ones_like(z), (z - mu) / sd], axis=1)
-    beta = np.zeros(2)
-    for _ in range(50):
-        q = 1.0 / (1.0 + np.exp(-(x @ beta)))
-        grad = x.T @ (w * (q - y)) + 1e-3 * beta
-        hess = (x * (w * q * (1 - q))[:, None]).T @ x + 1e-3 * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        beta -= step
-        if float(np.abs(step).max()) < 1e-9:
-            break
+    beta = logistic_fit(np.stack([np.ones_like(z), (z - mu) / sd], axis=1), y, w)
     beta[1] = max(beta[1], 0.0)  # a noisier-looking output is never less likely noise
     p_all = np.concatenate([p_real, p_corrupted]).astype(np.float64)
     centres = np.unique(np.concatenate([[0.0], np.quantile(p_all, np.linspace(0.0, 1.0, grid)), [1.0]]))
-    log_ratio = beta[0] + beta[1] * (_logit(centres) - mu) / sd
+    log_ratio = beta[0] + beta[1] * (logit(centres) - mu) / sd
     post = np.clip(prior * np.exp(np.minimum(log_ratio, 50.0)), 0.0, 1.0)
     return Calibration(centres=centres, posterior=np.maximum.accumulate(post), prior=prior, kind="ratio")
 

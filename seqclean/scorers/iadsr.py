@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from seqclean import seqdetector as sd
 from seqclean.align import Alignment, fit_alignment
 from seqclean.detector import (
     Calibration,
@@ -25,6 +26,7 @@ from seqclean.detector import (
     fit_group_calibrations,
     train_head,
 )
+from seqclean.end_stack import EndStack, fit_end_stack, stack_inputs
 from seqclean.errors import MissingInputError
 from seqclean.features import (
     COLD_FEATURES,
@@ -40,21 +42,6 @@ from seqclean.metrics import ece, roc_auc
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.scorers.base import Context
 from seqclean.scorers.iadsr_options import COMPONENT_COLUMNS, IadsrOptions, sequences_of
-from seqclean.seqdetector import (
-    Corruption,
-    Ensemble,
-    SeqDetector,
-    SeqDetectorOptions,
-    collab_weight,
-    corrupt_sequences,
-    export_onnx_bytes,
-    fit_input_spec,
-    n_inputs,
-    plan_windows,
-    position_inputs,
-    train_members,
-    truncation_mask,
-)
 from seqclean.suggest import aligned_catalogue, aligned_suggestions, suggestion_pool
 from seqclean.workdir import Workdir, workdir_errors
 
@@ -68,10 +55,11 @@ class IadsrScorer:
     runner: Any = None
     spaces: Spaces | None = None
     align: Alignment | None = None
-    seq: SeqDetector | None = None
+    seq: sd.SeqDetector | None = None
     calibration: Calibration | None = None
     mlp: Detector | None = None
     group_calibration: list[Calibration] = field(default_factory=list)
+    end_stack: EndStack | None = None
     collab_head: MLPEnsemble | None = None
     semantic_head: MLPEnsemble | None = None
     fit_report: dict[str, Any] = field(default_factory=dict)
@@ -122,15 +110,15 @@ class IadsrScorer:
             held[:] = False
             held[: max(1, n_seg // 5)] = True
         rows_held = held[segs.seg]
-        so = SeqDetectorOptions(seed=o.seed, members=o.members, steps=o.steps, **o.detector)
+        so = sd.SeqDetectorOptions(seed=o.seed, members=o.members, steps=o.steps, **o.detector)
         spaces = self.spaces
         align = self.align
         short = self._sem_short()
 
-        def corrupted(mask: np.ndarray, r: np.random.Generator) -> tuple[Corruption, dict[str, np.ndarray]]:
+        def corrupted(mask: np.ndarray, r: np.random.Generator) -> tuple[sd.Corruption, dict[str, np.ndarray]]:
             sub_iid = iid[mask]
             sub_segs = Segments.from_sorted_ids(segs.seg[mask])
-            c = corrupt_sequences(
+            c = sd.corrupt_sequences(
                 sub_iid,
                 sub_segs,
                 r,
@@ -147,34 +135,34 @@ class IadsrScorer:
             return c, compute_features(c.iid, c.segs, c_states, spaces, align)
 
         first: dict[str, Any] = {}
-        draws: dict[int, tuple[Corruption, dict[str, np.ndarray]]] = {}
+        draws: dict[int, tuple[sd.Corruption, dict[str, np.ndarray]]] = {}
 
         def epoch_data(e: int) -> tuple[np.ndarray, ...]:
             d = e % so.corruptions
             if d not in draws:
-                cut = truncation_mask(segs, np.random.default_rng([o.seed, 5, d]), so.truncate) if d else True
+                cut = sd.truncation_mask(segs, np.random.default_rng([o.seed, 5, d]), so.truncate) if d else True
                 draws[d] = corrupted(~rows_held & cut, np.random.default_rng([o.seed, 1, d]))
             c, feats = draws[d]
             r = np.random.default_rng([o.seed, 3, e])
             keep = (r.random(c.iid.size) >= so.collab_dropout).astype(np.float32)
-            x = position_inputs(c.iid, c.segs, feats, first["spec"], col, semantic, short, count, keep)
-            win, row_win, row_off = plan_windows(c.segs.length, so.window, so.stride)
+            x = sd.position_inputs(c.iid, c.segs, feats, first["spec"], col, semantic, short, count, keep)
+            win, row_win, row_off = sd.plan_windows(c.segs.length, so.window, so.stride)
             wts = np.where(from_end(c.segs) < 2, so.end_weight, 1.0).astype(np.float32)
             return x, win, row_win, row_off, c.label, wts
 
         progress("fit detector", 3, 5)
         t_fit = time.perf_counter()
         c0, f0 = draws[0] = corrupted(~rows_held, np.random.default_rng([o.seed, 1, 0]))
-        first.update(feats=f0, label=c0.label, spec=fit_input_spec(f0, c0.segs, col, count, o.cold_k))
+        first.update(feats=f0, label=c0.label, spec=sd.fit_input_spec(f0, c0.segs, col, count, o.cold_k))
         vc, vf = corrupted(rows_held, np.random.default_rng([o.seed, 4]))
-        x_valid = position_inputs(vc.iid, vc.segs, vf, first["spec"], col, semantic, short, count)
-        valid = (x_valid, plan_windows(vc.segs.length, so.window, so.stride)[0], vc.label)
-        nets, train_info = train_members(epoch_data, n_inputs(col, semantic), so, valid=valid)
-        self.seq = SeqDetector(
+        x_valid = sd.position_inputs(vc.iid, vc.segs, vf, first["spec"], col, semantic, short, count)
+        valid = (x_valid, sd.plan_windows(vc.segs.length, so.window, so.stride)[0], vc.label)
+        nets, train_info = sd.train_members(epoch_data, sd.n_inputs(col, semantic), so, valid=valid)
+        self.seq = sd.SeqDetector(
             spec=first["spec"],
             options=so,
-            onnx=export_onnx_bytes(Ensemble.wrap(nets), n_inputs(col, semantic)),
-            n_in=n_inputs(col, semantic),
+            onnx=sd.export_onnx_bytes(sd.Ensemble.wrap(nets), sd.n_inputs(col, semantic)),
+            n_in=sd.n_inputs(col, semantic),
             device=o.device,
         )
         fit_s = time.perf_counter() - t_fit
@@ -191,11 +179,18 @@ class IadsrScorer:
 
         # held-out: detection quality on fresh corruption, then the real log's noise prior
         hc, held_f = corrupted(rows_held, np.random.default_rng([o.seed, 2]))
-        p_held = self._raw(hc.iid, hc.segs, held_f)[0]
+        p_held, _, w_held = self._raw(hc.iid, hc.segs, held_f)
         real_iid = iid[rows_held]
         real_segs = Segments.from_sorted_ids(segs.seg[rows_held])
         real_f = compute_features(real_iid, real_segs, states[rows_held], self.spaces, self.align)
-        p_real = self._raw(real_iid, real_segs, real_f)[0]
+        p_real, _, w_real = self._raw(real_iid, real_segs, real_f)
+        if o.end_stack_draws > 0:  # on fresh draws of the held-out users (real ends, as in the scored log) and `hc`
+            draws_k = (corrupted(rows_held, np.random.default_rng([o.seed, 6, k])) for k in range(o.end_stack_draws))
+            parts = [stack_inputs(*self._raw(c.iid, c.segs, f)[0::2], c.segs, f) + (c.label,) for c, f in draws_k]
+            parts.append(stack_inputs(p_held, w_held, hc.segs, held_f) + (hc.label,))
+            self.end_stack = fit_end_stack(tuple(np.concatenate(c) for c in zip(*parts, strict=True)))
+            p_held = self.end_stack.apply(p_held, w_held, hc.segs, held_f)
+            p_real = self.end_stack.apply(p_real, w_real, real_segs, real_f)
         self.calibration = fit_calibration(p_real, p_held[hc.label])
         # per position-from-end group (last, second last, the rest), with the global noise share: see
         # `fit_group_calibrations` for why
@@ -213,6 +208,7 @@ class IadsrScorer:
             "heldout_corruption_auc": round(roc_auc(hc.label, p_held), 6),
             "heldout_corruption_auc_last_two": round(roc_auc(hc.label[last2], p_held[last2]), 6),
             "calibration_by_position": [c.kind for c in self.group_calibration],
+            "end_stack": self.end_stack.report() if self.end_stack else {},
             "heldout_corruption_ece": round(ece(p_held, hc.label.astype(float)), 6),
             "detector_train": {k: v for k, v in train_info.items() if not k.endswith("_s")},
             "alignment": self.align.report(),
@@ -246,16 +242,15 @@ class IadsrScorer:
         assert self.seq is not None and self.spaces is not None and self.align is not None
         sp = self.spaces
         cc = sp.count if self.collab_count is None else self.collab_count
-        x = position_inputs(iid, segs, feats, self.seq.spec, sp.col, sp.sem, self._sem_short(), cc)
+        x = sd.position_inputs(iid, segs, feats, self.seq.spec, sp.col, sp.sem, self._sem_short(), cc)
         probs = self.seq.member_probs(x, segs)
-        w = collab_weight(cc[iid], self.seq.spec.cold_k)
-        if self.mlp is None:
-            return probs.mean(axis=0), probs.std(axis=0), w
-        feats = dict(feats, _count=cc[iid].astype(np.float32))
-        p_mlp = self.mlp.raw(feats, feats["_count"])[0]
-        a = self.options.mlp_weight
-        allp = np.concatenate([probs, p_mlp[None]], axis=0)
-        return (1 - a) * probs.mean(axis=0) + a * p_mlp, allp.std(axis=0), w
+        w = sd.collab_weight(cc[iid], self.seq.spec.cold_k)
+        p, std = probs.mean(axis=0), probs.std(axis=0)
+        if self.mlp is not None:
+            p_mlp = self.mlp.raw(dict(feats, _count=cc[iid].astype(np.float32)), cc[iid].astype(np.float32))[0]
+            a = self.options.mlp_weight
+            p, std = (1 - a) * p + a * p_mlp, np.concatenate([probs, p_mlp[None]], axis=0).std(axis=0)
+        return (p if self.end_stack is None else self.end_stack.apply(p, w, segs, feats)), std, w
 
     def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
         """noise_score, uncertainty, a replacement suggestion and the component columns for one chunk."""

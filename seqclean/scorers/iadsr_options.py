@@ -26,6 +26,8 @@ class IadsrOptions:
     steps: int = 1500
     mlp_weight: float = 0.0
     """Share of the per-interaction MLP detector (features only) in the raw score; the rest is the sequence model."""
+    end_stack_draws: int = 8
+    """Held-out corruption draws the end stack (`end_stack.py`) is fitted on; 0 = no stack."""
     detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
     suggest_min_score: float = 0.1
     seed: int = DEFAULTS.general.seed
