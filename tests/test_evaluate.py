@@ -13,7 +13,15 @@ from typer.testing import CliRunner
 from seqclean.cli import app
 from seqclean.evaluate.downstream import DownstreamConfig, train_and_test
 from seqclean.evaluate.plant import plant_noise
-from seqclean.evaluate.protocol import Arm, make_split, random_rows, targets, top_k_rows, training_sequences
+from seqclean.evaluate.protocol import (
+    Arm,
+    labelled_rows,
+    make_split,
+    random_rows,
+    targets,
+    top_k_rows,
+    training_sequences,
+)
 
 runner = CliRunner()
 
@@ -94,6 +102,30 @@ def test_arms_never_touch_targets() -> None:
         training_sequences(split, Arm("bad", replaced={target_row: 1}))
 
 
+@pytest.mark.parametrize("kind", ["uniform", "insert"])
+def test_oracle_arm_removes_exactly_the_planted_training_rows(kind: str) -> None:
+    log = _toy_log(n_users=30)
+    cat = _catalogue(log)
+    split = make_split(log, "user_id", "item_id", "timestamp", cat)
+    noisy, labels = plant_noise(log, 0.3, kind, seed=2, eligible=split.training_by_row(log.height))
+    nsplit = make_split(noisy, "user_id", "item_id", "timestamp", cat)
+    rows = labelled_rows(labels, nsplit, noisy.height)
+    assert np.array_equal(rows, np.flatnonzero(labels["is_noise"].to_numpy()))  # planted rows are all training rows
+    assert nsplit.training_by_row(noisy.height)[rows].all() and len(rows) > 0
+    got = training_sequences(nsplit, Arm("oracle", removed=rows))
+    if kind == "insert":  # removing the inserted rows gives the clean training inputs back, item for item
+        want = training_sequences(split, Arm("clean"))
+        assert [s.tolist() for s in got] == [s.tolist() for s in want]
+    else:  # the replaced rows are gone, every other training input is kept in order
+        assert sum(map(len, got)) == int(nsplit.training.sum()) - len(rows)
+    # a label on a target row never reaches an arm
+    target_row = int(np.flatnonzero(~nsplit.training_by_row(noisy.height))[0])
+    marked = labels.with_columns(
+        pl.when(pl.col("row_index") == target_row).then(True).otherwise(pl.col("is_noise")).alias("is_noise")
+    )
+    assert target_row not in set(labelled_rows(marked, nsplit, noisy.height).tolist())
+
+
 def test_identical_seeds_give_bit_equal_metrics() -> None:
     rng = np.random.default_rng(0)
     seqs = [rng.integers(1, 30, size=int(rng.integers(3, 20))) for _ in range(40)]
@@ -124,7 +156,11 @@ def test_evaluate_cli_end_to_end(tiny_inputs: tuple[Path, Path], tmp_path: Path)
     arms = rep["arms"]
     assert set(arms) == {
         "clean", "noisy", "seqclean", "seqclean_replace", "random", "collab_only", "semantic_only", "iadsr_formula",
+        "oracle",
     }  # fmt: skip
+    planted = pl.read_parquet(out / "planted_labels.parquet")["is_noise"].sum()
+    assert arms["oracle"]["removed"] == planted > 0  # every planted row is a training input; nothing else goes
+    assert "labelled noise removed (perfect detection)" in res.output
     k = arms["seqclean"]["removed"]
     for name in ("random", "collab_only", "semantic_only", "iadsr_formula"):
         assert arms[name]["removed"] == k  # the same budget
@@ -180,6 +216,8 @@ def test_evaluate_natural_data_with_labels(tiny_inputs: tuple[Path, Path], tmp_p
     assert res.exit_code == 0, res.output
     rep = json.loads((out / "evaluation.json").read_text())
     assert "raw" in rep["arms"] and "clean" not in rep["arms"]
+    y = labels.join(pl.read_parquet(inter).select("user_id", "timestamp"), on=["user_id", "timestamp"])["is_noise"]
+    assert 0 < rep["arms"]["oracle"]["removed"] <= y.sum()  # labelled rows, targets excepted
     assert rep["detection"]["all"]["rows"] > 0
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from seqclean.io import ROW_INDEX
+
 PROTECTED = 2  # the validation and test targets at the end of every sequence
 
 
@@ -126,6 +128,16 @@ def top_k_rows(split: Split, score_by_row: np.ndarray, k: int) -> np.ndarray:
     cand = np.flatnonzero(split.training_by_row(n_rows))
     order = np.lexsort((cand, -score_by_row[cand]))
     return np.sort(cand[order[:k]])
+
+
+def labelled_rows(labels: pl.DataFrame, split: Split, n_rows: int) -> np.ndarray:
+    """The training rows labelled noise (`row_index`, `is_noise`): the arm of a detector that makes no mistake.
+
+    Labelled rows that are validation or test targets stay: no arm may change a target.
+    """
+    noise = np.zeros(n_rows, dtype=bool)
+    noise[labels[ROW_INDEX].to_numpy().astype(np.int64)] = labels["is_noise"].to_numpy()
+    return np.flatnonzero(noise & split.training_by_row(n_rows))
 
 
 def random_rows(split: Split, n_rows: int, k: int, seed: int) -> np.ndarray:

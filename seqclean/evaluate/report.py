@@ -14,6 +14,7 @@ ORDER = (
     "collab_only",
     "semantic_only",
     "iadsr_formula",
+    "oracle",
 )
 LABELS = {
     "clean": "clean log (before planting)",
@@ -25,6 +26,7 @@ LABELS = {
     "collab_only": "collaborative-only score, same budget",
     "semantic_only": "semantic-only score, same budget",
     "iadsr_formula": "IADSR formula, same budget",
+    "oracle": "labelled noise removed (perfect detection)",
 }
 
 
@@ -60,6 +62,18 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"NDCG@10 gap clean − noisy: {summ['ndcg10_gap_clean_minus_noisy']:.4f}; seqclean recovers "
             f"{summ['gap_recovered_by_seqclean']:.0%} of it."
+        )
+    if "oracle" in arms:
+        o = arms["oracle"]["test"]["NDCG@10"]
+        lines.append(
+            f"Removing exactly the {arms['oracle']['removed']} labelled noise rows (a detector that makes no mistake) "
+            f"gives {_ms(o)}"
+            + (
+                f", {summ['gap_recovered_by_oracle']:.0%} of the gap"
+                if summ.get("gap_recovered_by_oracle") is not None
+                else ""
+            )
+            + ": the most removal can show on this log; differences smaller than the arms' std are not resolved."
         )
     paired = next((v for k, v in summ.items() if k.startswith("paired_ndcg10_minus_")), None)
     if paired and cfg["seeds"] > 1:

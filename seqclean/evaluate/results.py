@@ -107,6 +107,8 @@ def build_report(
         gap = nd["clean"] - nd[base]
         summary["ndcg10_gap_clean_minus_noisy"] = round(gap, 5)
         summary["gap_recovered_by_seqclean"] = round((nd["seqclean"] - nd[base]) / gap, 3) if gap > 0 else None
+        if "oracle" in nd:
+            summary["gap_recovered_by_oracle"] = round((nd["oracle"] - nd[base]) / gap, 3) if gap > 0 else None
     summary["seqclean_minus_" + base] = round(nd["seqclean"] - nd[base], 5)
     sd = arm_rows["seqclean"]["test"]["NDCG@10"]["std"]
     summary["seqclean_beats_by_more_than_1sd"] = {

@@ -18,7 +18,16 @@ from seqclean.errors import InputDataError
 from seqclean.evaluate.config import SINGLE_SPACE, EvaluateConfig, EvaluateResult
 from seqclean.evaluate.downstream import TrainResult, train_and_test
 from seqclean.evaluate.plant import plant_noise
-from seqclean.evaluate.protocol import Arm, Split, make_split, random_rows, targets, top_k_rows, training_sequences
+from seqclean.evaluate.protocol import (
+    Arm,
+    Split,
+    labelled_rows,
+    make_split,
+    random_rows,
+    targets,
+    top_k_rows,
+    training_sequences,
+)
 from seqclean.evaluate.results import build_report, detection
 from seqclean.evaluate.stages import (
     embed_and_score,
@@ -106,6 +115,8 @@ def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> Evaluat
     arms.append((Arm("random", removed=random_rows(split, n_rows, k, cfg.plant_seed + 1), note=f"{k} rows"), split))
     for name, (col, sign) in SINGLE_SPACE.items():
         arms.append((Arm(name, removed=top_k_rows(split, sign * scores[col], k), note=f"top {k} by {col}"), split))
+    if labels is not None:  # built after scoring: the labels still never reach the scorer
+        arms.append((Arm("oracle", removed=labelled_rows(labels, split, n_rows), note="perfect detection"), split))
     sweep: list[tuple[float, str, Arm]] = []
     for share in cfg.sweep:
         ks = int(round(share * n_rows))
