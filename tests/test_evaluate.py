@@ -227,6 +227,7 @@ def test_evaluate_usage_errors(tiny_inputs: tuple[Path, Path], tmp_path: Path) -
         (["--plant", "bogus"], "--plant"),
         (["--budget", "lots"], "--budget"),
         (["--seeds", "0"], "--seeds"),
+        (["--train-windows", "some"], "--train-windows"),
     ):
         res = runner.invoke(app, _evaluate_args(inter, items, tmp_path / "wd", tmp_path / "out", *extra))
         assert res.exit_code == 2, (extra, res.output)

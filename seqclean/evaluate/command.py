@@ -57,6 +57,13 @@ ExportRecbole = Annotated[
     bool, typer.Option("--export-recbole", help="Also write each arm as RecBole atomic files under OUT/recbole.")
 ]
 TrainEpochs = Annotated[int, typer.Option("--train-epochs", help="Downstream SASRec: most epochs per training.")]
+TrainWindows = Annotated[
+    str,
+    typer.Option(
+        "--train-windows",
+        help="Downstream SASRec trains on each user's last 50 inputs (last, SASRec's paper) or on all of them (all).",
+    ),
+]
 TrainThreads = Annotated[
     int, typer.Option("--train-threads", help="Downstream SASRec: torch threads (1 is fastest on a busy machine).")
 ]
@@ -104,7 +111,7 @@ def evaluate_config(o: dict[str, Any]) -> Any:
         cold_k=o["cold_k"],
         rounds=o["rounds"],
         device=o["device"],
-        downstream=DownstreamConfig(epochs=o["epochs"], threads=o["train_threads"]),
+        downstream=DownstreamConfig(epochs=o["epochs"], threads=o["train_threads"], windows=o["train_windows"]),
         train_jobs=o["train_jobs"],
     )
 
@@ -124,6 +131,7 @@ def evaluate_cli(
     labels: Labels = None,
     export_recbole: ExportRecbole = False,
     epochs: TrainEpochs = 15,
+    train_windows: TrainWindows = "last",
     train_threads: TrainThreads = 2,
     train_jobs: TrainJobs = 1,
     user_col: UserCol = DEFAULTS.embed.user_col,

@@ -47,7 +47,7 @@ class DownstreamConfig:
         if self.hidden % self.heads:
             raise UsageError(f"downstream hidden {self.hidden} is not divisible by heads {self.heads}")
         if self.windows not in {"last", "all"}:
-            raise UsageError(f"downstream windows {self.windows}: choose last or all")
+            raise UsageError(f"--train-windows {self.windows}: choose last or all")
         if not 0.0 <= self.dropout < 1.0:
             raise UsageError(f"downstream dropout {self.dropout}: must be in [0, 1)")
 
