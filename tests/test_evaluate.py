@@ -137,6 +137,20 @@ def test_identical_seeds_give_bit_equal_metrics() -> None:
     assert set(a.test) == {"HR@10", "NDCG@10", "HR@20", "NDCG@20"}
 
 
+def test_train_windows_last_ignores_old_inputs_all_uses_them() -> None:
+    rng = np.random.default_rng(1)
+    seqs = [rng.integers(1, 30, size=int(rng.integers(15, 30))) for _ in range(40)]
+    older = [np.concatenate([rng.integers(1, 30, size=8), s]) for s in seqs]  # 8 more inputs before each history
+    valid, test = rng.integers(1, 30, size=40), rng.integers(1, 30, size=40)
+
+    def run(windows: str, data: list[np.ndarray]) -> dict[str, float]:
+        cfg = DownstreamConfig(hidden=16, epochs=2, patience=1, max_len=10, threads=1, windows=windows)
+        return train_and_test(cfg, 30, data, valid, test, seed=3).valid
+
+    assert run("last", seqs) == run("last", older)  # only the last max_len + 1 inputs are trained on
+    assert run("all", seqs) != run("all", older)
+
+
 def _evaluate_args(inter: Path, items: Path, wd: Path, out: Path, *extra: str) -> list[str]:
     return [
         "evaluate", "--interactions", str(inter), "--items", str(items), "--workdir", str(wd), "--out", str(out),
