@@ -18,6 +18,7 @@ from seqclean.evaluate.protocol import (
     labelled_rows,
     make_split,
     random_rows,
+    rows_before_last_window,
     targets,
     top_k_rows,
     training_sequences,
@@ -124,6 +125,18 @@ def test_oracle_arm_removes_exactly_the_planted_training_rows(kind: str) -> None
         pl.when(pl.col("row_index") == target_row).then(True).otherwise(pl.col("is_noise")).alias("is_noise")
     )
     assert target_row not in set(labelled_rows(marked, nsplit, noisy.height).tolist())
+
+
+def test_rows_before_last_window_counts_what_last_windows_never_train_on() -> None:
+    lengths = {0: 2, 1: 7, 2: 20, 3: 13}  # training inputs: 0, 5, 18, 11
+    log = pl.DataFrame(
+        [(u, i, i) for u, n in lengths.items() for i in range(n)],
+        schema=["user_id", "item_id", "timestamp"],
+        orient="row",
+    )
+    split = make_split(log, "user_id", "item_id", "timestamp", _catalogue(log))
+    assert rows_before_last_window(split, max_len=10) == (18 - 11) + (11 - 11)
+    assert rows_before_last_window(split, max_len=50) == 0
 
 
 def test_identical_seeds_give_bit_equal_metrics() -> None:

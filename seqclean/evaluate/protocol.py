@@ -122,6 +122,12 @@ def training_sequences(split: Split, arm: Arm) -> list[np.ndarray]:
     return [iid_k[a:b] for a, b in zip(bounds[0], bounds[1], strict=True)]
 
 
+def rows_before_last_window(split: Split, max_len: int) -> int:
+    """Training inputs before each user's last `max_len + 1`: a model trained on the last window never sees them."""
+    n_train = np.maximum(split.length[split.position == 0] - PROTECTED, 0)
+    return int(np.maximum(n_train - (max_len + 1), 0).sum())
+
+
 def top_k_rows(split: Split, score_by_row: np.ndarray, k: int) -> np.ndarray:
     """The k training rows with the highest score (ties: lower row first); log rows."""
     n_rows = len(score_by_row)

@@ -38,6 +38,18 @@ def render_markdown(report: dict[str, Any]) -> str:
     """The downstream table, the sweep, the detection table and the timings."""
     cfg, summ = report["config"], report["summary"]
     plant = "no planted noise" if cfg["plant"] == "none" else f"{cfg['ratio']:.0%} {cfg['plant']} noise"
+    data = report["data"]
+    unseen = data.get("training_rows_not_trained_on", 0) / max(data["training_rows"], 1)
+    note = (
+        [
+            f"With --train-windows last the downstream SASRec never trains on {unseen:.0%} of the training inputs "
+            f"(those before each user's last {cfg['downstream']['max_len'] + 1}): cleaning there cannot show. "
+            "--train-windows all trains on every one.",
+            "",
+        ]
+        if unseen > 0.05
+        else []
+    )
     lines = [
         f"# seqclean evaluate: {cfg['interactions']} ({plant}, training seeds: {cfg['seeds']})",
         "",
@@ -45,6 +57,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"removal budget {summ['budget_rows']} rows ({summ['budget_share']:.2%}, --budget {cfg['budget']}). "
         "Test metrics, mean ± std over seeds; full ranking over all items.",
         "",
+        *note,
         "| arm | removed | replaced | NDCG@10 | NDCG@20 | HR@10 | HR@20 |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]

@@ -9,7 +9,7 @@ import polars as pl
 
 from seqclean.evaluate.config import SINGLE_SPACE, EvaluateConfig
 from seqclean.evaluate.downstream import TrainResult
-from seqclean.evaluate.protocol import PROTECTED, Arm, Split
+from seqclean.evaluate.protocol import PROTECTED, Arm, Split, rows_before_last_window
 from seqclean.io import ROW_INDEX
 from seqclean.metrics import average_precision, precision_recall, roc_auc
 
@@ -139,6 +139,8 @@ def build_report(
                 "NDCG@10": _stats([r.test["NDCG@10"] for r in results[arm.name]]),
             }
         )
+    ds = cfg.downstream
+    unseen = rows_before_last_window(split, ds.max_len) if ds.windows == "last" else 0
     sq = [r for r in sweep_rows if r["method"] == "seqclean"]
     if sq:
         best = max(sq, key=lambda r: r["NDCG@10"]["mean"])
@@ -163,6 +165,7 @@ def build_report(
             "users": split.n_users,
             "evaluated_users": int((split.length[split.position == 0] > PROTECTED).sum()),
             "training_rows": int(split.training.sum()),
+            "training_rows_not_trained_on": unseen,  # before each user's last max_len + 1 (--train-windows last)
         },
         "detection": detection,
         "filter": {"remove": sc_summary, "replace": rep_summary},
