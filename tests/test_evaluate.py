@@ -150,6 +150,16 @@ def test_identical_seeds_give_bit_equal_metrics() -> None:
     assert set(a.test) == {"HR@10", "NDCG@10", "HR@20", "NDCG@20"}
 
 
+def test_early_stopping_waits_for_min_epochs() -> None:
+    rng = np.random.default_rng(2)
+    seqs = [rng.integers(1, 30, size=12) for _ in range(20)]
+    valid, test = rng.integers(1, 30, size=20), rng.integers(1, 30, size=20)
+    for min_epochs, want in ((1, 2), (4, 4)):  # lr 0: validation never improves after epoch 1
+        cfg = DownstreamConfig(hidden=16, epochs=6, patience=1, min_epochs=min_epochs, max_len=10, threads=1, lr=0.0)
+        r = train_and_test(cfg, 30, seqs, valid, test, seed=0)
+        assert (r.epochs_run, r.best_epoch) == (want, 1)
+
+
 def test_train_windows_last_ignores_old_inputs_all_uses_them() -> None:
     rng = np.random.default_rng(1)
     seqs = [rng.integers(1, 30, size=int(rng.integers(15, 30))) for _ in range(40)]

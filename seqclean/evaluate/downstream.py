@@ -4,8 +4,8 @@ One model, trained the same way for every arm, so that the only difference betwe
 training log. SASRec (seqclean.backbone.sasrec: post-LN causal self-attention, learned positions,
 GELU feed-forward 4d, shared input/output item embeddings), trained with next-item cross-entropy over
 the full catalogue at every position of each training window (not only the last one: fast), Adam,
-a fixed epoch cap with early stopping on validation NDCG@10; the weights of the best validation epoch
-are tested. Sizes and their reasons are in docs/evaluation.md.
+a fixed epoch cap with early stopping on validation NDCG@10 (never before `min_epochs`); the weights of the
+best validation epoch are tested. Sizes and their reasons are in docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -37,11 +37,22 @@ class DownstreamConfig:
     lr: float = 2e-3
     epochs: int = 15
     patience: int = 3
+    min_epochs: int = 8  # no early stop before this epoch: a model can sit at the popularity plateau at first
     threads: int = 2
     windows: str = "last"  # "last": each user's most recent max_len training inputs (SASRec's paper); "all"
 
     def validate(self) -> None:
-        for name in ("hidden", "layers", "heads", "max_len", "batch_size", "epochs", "patience", "threads"):
+        for name in (
+            "hidden",
+            "layers",
+            "heads",
+            "max_len",
+            "batch_size",
+            "epochs",
+            "patience",
+            "min_epochs",
+            "threads",
+        ):
             if getattr(self, name) < 1:
                 raise UsageError(f"downstream {name} {getattr(self, name)}: must be at least 1")
         if self.hidden % self.heads:
@@ -140,7 +151,7 @@ def train_and_test(
                 opt.step()
             m = full_rank_metrics(model, train_seqs, valid_targets, cfg.max_len)
             history.append(round(m["NDCG@10"], 5))
-            if sel.step(epoch, m, model):
+            if sel.step(epoch, m, model) and epoch >= cfg.min_epochs:
                 break
         model.load_state_dict(sel.state)
         test = full_rank_metrics(model, test_inputs, test_targets, cfg.max_len)
