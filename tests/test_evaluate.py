@@ -204,6 +204,7 @@ def test_evaluate_cli_end_to_end(tiny_inputs: tuple[Path, Path], tmp_path: Path)
     for a in arms.values():
         assert len(a["per_seed"]) == 2 and 0.0 <= a["test"]["NDCG@10"]["mean"] <= 1.0
     assert rep["detection"]["all"]["roc_auc"] is not None
+    assert [len(r["epochs_run"]) for r in rep["sweep"] if r["share"] > 0] == [2, 2]  # seqclean, random
     assert (out / "evaluation.md").read_text().startswith("# seqclean evaluate")
 
     # no arm changed a validation or test target: every exported arm ends each user's sequence the same way

@@ -137,6 +137,7 @@ def build_report(
                 "rows": len(arm.removed),
                 "method": method,
                 "NDCG@10": _stats([r.test["NDCG@10"] for r in results[arm.name]]),
+                "epochs_run": [r.epochs_run for r in results[arm.name]],  # per seed: an early stop shows here
             }
         )
     ds = cfg.downstream
