@@ -141,9 +141,14 @@ def labelled_rows(labels: pl.DataFrame, split: Split, n_rows: int) -> np.ndarray
 
     Labelled rows that are validation or test targets stay: no arm may change a target.
     """
+    return np.flatnonzero(noise_by_row(labels, n_rows) & split.training_by_row(n_rows))
+
+
+def noise_by_row(labels: pl.DataFrame, n_rows: int) -> np.ndarray:
+    """`is_noise` indexed by log row (labels carry `row_index`)."""
     noise = np.zeros(n_rows, dtype=bool)
     noise[labels[ROW_INDEX].to_numpy().astype(np.int64)] = labels["is_noise"].to_numpy()
-    return np.flatnonzero(noise & split.training_by_row(n_rows))
+    return noise
 
 
 def random_rows(split: Split, n_rows: int, k: int, seed: int) -> np.ndarray:

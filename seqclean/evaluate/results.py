@@ -9,8 +9,7 @@ import polars as pl
 
 from seqclean.evaluate.config import SINGLE_SPACE, EvaluateConfig
 from seqclean.evaluate.downstream import TrainResult
-from seqclean.evaluate.protocol import PROTECTED, Arm, Split, rows_before_last_window
-from seqclean.io import ROW_INDEX
+from seqclean.evaluate.protocol import PROTECTED, Arm, Split, noise_by_row, rows_before_last_window
 from seqclean.metrics import average_precision, precision_recall, roc_auc
 
 
@@ -18,8 +17,7 @@ def detection(
     labels: pl.DataFrame, split: Split, scores: dict[str, np.ndarray], removed: np.ndarray, n_rows: int
 ) -> dict[str, Any]:
     """Detection quality on training positions (the only place noise is planted), overall / cold / warm."""
-    y_all = np.zeros(n_rows, dtype=bool)
-    y_all[labels[ROW_INDEX].to_numpy().astype(np.int64)] = labels["is_noise"].to_numpy()
+    y_all = noise_by_row(labels, n_rows)
     train = split.training_by_row(n_rows)
     flagged_rule = np.zeros(n_rows, dtype=bool)
     flagged_rule[removed] = True

@@ -179,6 +179,7 @@ class IadsrScorer:
 
         # held-out: detection quality on fresh corruption, then the real log's noise prior
         hc, held_f = corrupted(rows_held, np.random.default_rng([o.seed, 2]))
+        self.end_stack = None  # `_raw` below must read the detector alone, also when a fitted scorer is refitted
         p_held, _, w_held = self._raw(hc.iid, hc.segs, held_f)
         real_iid = iid[rows_held]
         real_segs = Segments.from_sorted_ids(segs.seg[rows_held])
@@ -247,7 +248,8 @@ class IadsrScorer:
         w = sd.collab_weight(cc[iid], self.seq.spec.cold_k)
         p, std = probs.mean(axis=0), probs.std(axis=0)
         if self.mlp is not None:
-            p_mlp = self.mlp.raw(dict(feats, _count=cc[iid].astype(np.float32)), cc[iid].astype(np.float32))[0]
+            n = cc[iid].astype(np.float32)
+            p_mlp = self.mlp.raw(dict(feats, _count=n), n)[0]
             a = self.options.mlp_weight
             p, std = (1 - a) * p + a * p_mlp, np.concatenate([probs, p_mlp[None]], axis=0).std(axis=0)
         return (p if self.end_stack is None else self.end_stack.apply(p, w, segs, feats)), std, w
