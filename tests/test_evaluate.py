@@ -270,3 +270,23 @@ def test_evaluate_usage_errors(tiny_inputs: tuple[Path, Path], tmp_path: Path) -
         res = runner.invoke(app, _evaluate_args(inter, items, tmp_path / "wd", tmp_path / "out", *extra))
         assert res.exit_code == 2, (extra, res.output)
         assert needle in res.output
+
+
+def test_evaluate_bad_log_names_the_users_file_and_writes_nothing(
+    tiny_inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    inter, items = tiny_inputs
+    log = pl.read_parquet(inter)
+    for name, bad, needle in (
+        ("empty", log.clear(), "no interactions"),
+        ("string_time", log.with_columns(pl.col("timestamp").cast(pl.String)), "column 'timestamp' has type String"),
+        ("missing", log.drop("item_id"), "column 'item_id' not found"),
+    ):
+        path = tmp_path / f"{name}.parquet"
+        bad.write_parquet(path)
+        wd, out = tmp_path / f"wd-{name}", tmp_path / f"out-{name}"
+        res = runner.invoke(app, _evaluate_args(path, items, wd, out))
+        assert res.exit_code == 4, (name, res.output)
+        assert res.output.strip().splitlines() == [res.output.strip()] and str(path) in res.output, res.output
+        assert needle in res.output, res.output
+        assert not wd.exists() and not out.exists(), name

@@ -44,6 +44,7 @@ from seqclean.progress import ProgressFn, no_progress
 
 def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> EvaluateResult:
     """Run the whole comparison and write OUT/evaluation.json and OUT/evaluation.md."""
+    from seqclean.embed_inputs import EmbedConfig, scan_log
     from seqclean.evaluate.report import render_markdown
     from seqclean.readers import resolve_columns
 
@@ -53,13 +54,10 @@ def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> Evaluat
     with input_errors(cfg.interactions):
         raw = scan_table(cfg.interactions, what="interactions")
         user, item, tcol = resolve_columns(cfg.interactions, raw, cfg.user_col, cfg.item_col, cfg.time_col)
+    # embed's own checks (columns, types, empty, nulls) on the user's file, before planting writes anything
+    scan_log(EmbedConfig(cfg.interactions, cfg.items, cfg.workdir, user_col=user, item_col=item, time_col=tcol))
+    with input_errors(cfg.interactions):
         log = raw.collect()
-    for c, opt in ((user, "--user-col"), (item, "--item-col"), (tcol, "--time-col")):
-        if c not in log.columns:
-            raise InputDataError(
-                f"{cfg.interactions}: column '{c}' not found (columns are: {', '.join(log.columns)}); "
-                f"pass the right name with {opt}"
-            )
     with input_errors(cfg.items):
         items_lf = scan_table(cfg.items, what="items")
         item_ids = items_lf.select(pl.col(item_col_of(cfg.items, items_lf, item))).collect().to_series()
