@@ -83,7 +83,8 @@ def measure(workdir: Path, users: int, fit_users: int, repeats: int, device: str
 
 def _child(checkout: Path, a: argparse.Namespace) -> dict[str, Any]:
     """One measurement in a fresh process whose `seqclean` is the one in `checkout`."""
-    env = dict(os.environ, PYTHONPATH=str(checkout))
+    paths = [str(checkout)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))  # the checkout first; keep a --target install
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--workdir", str(a.workdir)]
     cmd += ["--users", str(a.users), "--fit-users", str(a.fit_users), "--repeats", "1", "--device", a.device]
     out = subprocess.run(cmd, env=env, cwd=checkout, check=True, capture_output=True, text=True).stdout

@@ -77,7 +77,9 @@ class EmbedOptions:
     text_template: str | None = opt(None, "Item text template, e.g. '{title} | {genres}' (overrides --text-cols).")
     model: Path | None = opt(None, "Local sentence-transformers model dir (default: bundled MiniLM).")
     threads: int | None = opt(None, "ONNX Runtime threads for the text encoder (default: all cores).")
-    precision: str = opt("fp32", "Text encoder graph: int8 is quantised (faster on CPU), fp16 for GPUs.", choices=PRECS)
+    precision: str = opt(
+        "fp32", "Text encoder graph: int8 is quantised (for CPUs: slow on CUDA), fp16 halves GPU memory.", choices=PRECS
+    )
     encoder_batch_size: int = opt(64, "Texts per text-encoder batch.")
     duplicates: str = opt("drop", "Exact (user, item, time) repeats: drop, keep or error.", choices=DUPLICATES)
     collab_embeddings: Path | None = opt(None, "Parquet of your own item vectors (id + 'vector'); skips the backbone.")

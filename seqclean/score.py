@@ -113,8 +113,8 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
 
 
 def score_fingerprint(cfg: ScoreConfig, manifest: dict[str, Any]) -> str:
-    """Scores depend on the embed and backbone stages and on every option but the chunk size and device
-    (results do not depend on chunking; the device is recorded, CPU and CUDA may differ in the last bits)."""
+    """Scores depend on the embed and backbone stages and every option but the chunk size; the device counts (a fit
+    on CUDA states moves ~0.1% of ML-100K's flags, docs/performance.md "On a GPU"), so changing it reruns."""
     stages = manifest.get("stages") or {}
     upstream = {k: (stages.get(k) or {}).get("fingerprint") for k in ("embed", "backbone")}
     options = {
