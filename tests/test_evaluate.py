@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seqclean.cli import app
+from seqclean.evaluate.config import EvaluateConfig
 from seqclean.evaluate.downstream import DownstreamConfig, train_and_test
 from seqclean.evaluate.plant import plant_noise
 from seqclean.evaluate.protocol import (
@@ -160,6 +161,15 @@ def test_early_stopping_waits_for_min_epochs() -> None:
         assert (r.epochs_run, r.best_epoch) == (want, 1)
 
 
+def test_sweep_seeds_default_to_two_or_fewer() -> None:
+    def count(seeds: int, sweep_seeds: int | None = None) -> int:
+        cfg = EvaluateConfig(Path("i"), Path("t"), Path("w"), Path("o"), seeds=seeds, sweep_seeds=sweep_seeds)
+        cfg.validate()
+        return cfg.sweep_seed_count
+
+    assert (count(3), count(5), count(1), count(3, 3), count(3, 1)) == (2, 2, 1, 3, 1)
+
+
 def test_train_windows_last_ignores_old_inputs_all_uses_them() -> None:
     rng = np.random.default_rng(1)
     seqs = [rng.integers(1, 30, size=int(rng.integers(15, 30))) for _ in range(40)]
@@ -205,6 +215,8 @@ def test_evaluate_cli_end_to_end(tiny_inputs: tuple[Path, Path], tmp_path: Path)
         assert len(a["per_seed"]) == 2 and 0.0 <= a["test"]["NDCG@10"]["mean"] <= 1.0
     assert rep["detection"]["all"]["roc_auc"] is not None
     assert [len(r["epochs_run"]) for r in rep["sweep"] if r["share"] > 0] == [2, 2]  # seqclean, random
+    assert rep["config"]["downstream"]["windows"] == "all"  # the default trains on every training input
+    assert rep["data"]["training_rows_not_trained_on"] == 0
     assert (out / "evaluation.md").read_text().startswith("# seqclean evaluate")
 
     # no arm changed a validation or test target: every exported arm ends each user's sequence the same way

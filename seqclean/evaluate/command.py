@@ -48,7 +48,8 @@ Sweep = Annotated[
     str, typer.Option("--sweep", help="Comma-separated removal shares of the budget sweep ('' for none).")
 ]
 SweepSeeds = Annotated[
-    int | None, typer.Option("--sweep-seeds", help="Training seeds of the sweep arms (default: --seeds).")
+    int | None,
+    typer.Option("--sweep-seeds", help="Training seeds of the sweep points (default: 2, or --seeds if fewer)."),
 ]
 Labels = Annotated[
     Path | None, typer.Option("--labels", help="Known noise labels (user, time, is_noise) for a log with --plant none.")
@@ -61,7 +62,7 @@ TrainWindows = Annotated[
     str,
     typer.Option(
         "--train-windows",
-        help="Downstream SASRec trains on each user's last 50 inputs (last, SASRec's paper) or on all of them (all).",
+        help="Downstream SASRec trains on every training input (all) or on each user's last 50 only (last).",
     ),
 ]
 TrainThreads = Annotated[
@@ -131,7 +132,7 @@ def evaluate_cli(
     labels: Labels = None,
     export_recbole: ExportRecbole = False,
     epochs: TrainEpochs = 15,
-    train_windows: TrainWindows = "last",
+    train_windows: TrainWindows = "all",
     train_threads: TrainThreads = 2,
     train_jobs: TrainJobs = 1,
     user_col: UserCol = DEFAULTS.embed.user_col,

@@ -39,7 +39,7 @@ class DownstreamConfig:
     patience: int = 3
     min_epochs: int = 8  # no early stop before this epoch: a model can sit at the popularity plateau at first
     threads: int = 2
-    windows: str = "last"  # "last": each user's most recent max_len training inputs (SASRec's paper); "all"
+    windows: str = "all"  # "all": every training input, windows aligned on the end; "last": the last max_len only
 
     def validate(self) -> None:
         for name in (

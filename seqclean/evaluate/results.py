@@ -155,7 +155,7 @@ def build_report(
             "seeds": cfg.seeds,
             "budget": cfg.budget,
             "sweep": list(cfg.sweep),
-            "sweep_seeds": cfg.sweep_seeds or cfg.seeds,
+            "sweep_seeds": cfg.sweep_seed_count,
             "detector_seed": cfg.seed,
             "downstream": cfg.downstream.as_dict(),
         },

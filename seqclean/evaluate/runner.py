@@ -132,7 +132,7 @@ def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> Evaluat
         )
 
     # --- train every arm with every seed
-    sweep_seeds = cfg.sweep_seeds or cfg.seeds
+    sweep_seeds = cfg.sweep_seed_count
     jobs = [(a, s, cfg.seeds) for a, s in arms] + [(a, split, sweep_seeds) for _, _, a in sweep]
     total = sum(n for _, _, n in jobs)
     results: dict[str, list[TrainResult]] = {}
