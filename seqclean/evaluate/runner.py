@@ -55,9 +55,11 @@ def evaluate(cfg: EvaluateConfig, progress: ProgressFn = no_progress) -> Evaluat
         raw = scan_table(cfg.interactions, what="interactions")
         user, item, tcol = resolve_columns(cfg.interactions, raw, cfg.user_col, cfg.item_col, cfg.time_col)
     # embed's own checks (columns, types, empty, nulls) on the user's file, before planting writes anything
-    scan_log(EmbedConfig(cfg.interactions, cfg.items, cfg.workdir, user_col=user, item_col=item, time_col=tcol))
+    checked = scan_log(
+        EmbedConfig(cfg.interactions, cfg.items, cfg.workdir, user_col=user, item_col=item, time_col=tcol)
+    )
     with input_errors(cfg.interactions):
-        log = raw.collect()
+        log = checked.collect()
     with input_errors(cfg.items):
         items_lf = scan_table(cfg.items, what="items")
         item_ids = items_lf.select(pl.col(item_col_of(cfg.items, items_lf, item))).collect().to_series()
