@@ -297,8 +297,26 @@ def test_evaluate_bad_log_names_the_users_file_and_writes_nothing(
         path = tmp_path / f"{name}.parquet"
         bad.write_parquet(path)
         wd, out = tmp_path / f"wd-{name}", tmp_path / f"out-{name}"
-        res = runner.invoke(app, _evaluate_args(path, items, wd, out))
+        res = runner.invoke(app, _evaluate_args(path, items, wd, out, "--log-format", "rich"))
         assert res.exit_code == 4, (name, res.output)
         assert res.output.strip().splitlines() == [res.output.strip()] and str(path) in res.output, res.output
         assert needle in res.output, res.output
         assert not wd.exists() and not out.exists(), name
+
+
+def test_evaluate_json_log_format_for_cron(
+    tiny_inputs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inter, items = tiny_inputs
+    bad = tmp_path / "empty.parquet"
+    pl.read_parquet(inter).clear().write_parquet(bad)
+    for extra, env in ((["--log-format", "json"], None), ([], "json")):
+        if env:
+            monkeypatch.setenv("SEQCLEAN_LOG_FORMAT", env)
+        res = runner.invoke(app, _evaluate_args(bad, items, tmp_path / "wd", tmp_path / "out", *extra))
+        assert res.exit_code == 4, res.output
+        events = [json.loads(line) for line in res.output.strip().splitlines()]
+        assert [e["event"] for e in events] == ["stage_start", "error"], events
+        assert events[-1]["exit_code"] == 4 and str(bad) in events[-1]["message"]
+    res = runner.invoke(app, _evaluate_args(inter, items, tmp_path / "wd", tmp_path / "out", "--log-format", "xml"))
+    assert res.exit_code == 2 and "--log-format xml" in res.output

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from seqclean.cli_options import LOG_FORMAT_ENV
 from seqclean.cli_runtime import guard
 from seqclean.config import DEFAULTS
+from seqclean.log import FORMATS, EventLog
 from seqclean.progress import terminal_progress
 
 # the options evaluate shares with embed/score: their defaults come from seqclean.config (written once there)
@@ -34,6 +37,13 @@ ColdK = Annotated[
 Seed = Annotated[int, typer.Option("--seed", help="Random seed of embed and score.")]
 Rounds = Annotated[str, typer.Option("--rounds", help="seqclean score --rounds: 1-3 or auto (self-cleaning).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+LogFormat = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        help="auto (rich on a terminal, JSON lines on stderr otherwise), rich or json; env SEQCLEAN_LOG_FORMAT.",
+    ),
+]
 EvalOut = Annotated[Path, typer.Option("--out", help="Directory for evaluation.json, evaluation.md and the arms.")]
 Plant = Annotated[
     str, typer.Option("--plant", help="Plant labelled noise in training inputs: uniform, popularity, insert, none.")
@@ -147,16 +157,27 @@ def evaluate_cli(
     rounds: Rounds = DEFAULTS.score.rounds,
     backbone_epochs: BackboneEpochs = DEFAULTS.backbone.epochs,
     quiet: Quiet = False,
+    log_format: LogFormat = "auto",
 ) -> None:
     """Measure what cleaning does to a recommender trained on your log (writes OUT/evaluation.json/.md)."""
     options = dict(locals())
+    fmt = os.environ.get(LOG_FORMAT_ENV, "auto") if log_format == "auto" else log_format
+    log = EventLog(fmt if fmt in FORMATS else "auto", quiet=quiet)
 
     def go() -> None:
+        from seqclean.errors import UsageError
         from seqclean.evaluate import evaluate
 
+        if fmt not in FORMATS:
+            raise UsageError(f"--log-format {fmt}: choose one of {', '.join(FORMATS)}")
         cfg = evaluate_config(options)
-        with terminal_progress(quiet) as progress:
+        log.stage_start("evaluate")
+        with log.progress() if log.json else terminal_progress(quiet) as progress:
             r = evaluate(cfg, progress)
-        typer.echo(r.markdown)
+        log.stage_end("evaluate")
+        typer.echo(r.markdown)  # the command's answer, on stdout in every format (events go to stderr)
+        if log.json:
+            arms = {k: a["test"]["NDCG@10"]["mean"] for k, a in r.report["arms"].items()}
+            log.result(f"evaluation -> {cfg.out / 'evaluation.json'}", path=str(cfg.out), ndcg10=arms)
 
-    guard(go)
+    guard(go, lambda: log)
