@@ -20,6 +20,7 @@ originals. Nothing from any evaluation's ground truth is used.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from seqclean.calibration import (
     fit_ratio_calibration,
 )
 from seqclean.interests import Segments
+from seqclean.metrics import average_precision
 
 __all__ = [
     "Calibration",
@@ -83,22 +85,29 @@ class MLPEnsemble:
     scale: np.ndarray
     members: list[list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=list)
 
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        z0 = ((x - self.mean) / self.scale).astype(np.float32)
-        out = np.empty((len(self.members), x.shape[0]), dtype=np.float32)
+    def logits(self, x: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+        """Member logits; `dtype=np.float64` makes each row's result independent of how many rows BLAS sees."""
+        z0 = ((x - self.mean) / self.scale).astype(dtype)
+        out: np.ndarray = np.empty((len(self.members), x.shape[0]), dtype=dtype)
         for m, layers in enumerate(self.members):
             z = z0
             for li, (w, b) in enumerate(layers):
-                z = z @ w + b
+                z = z @ w.astype(dtype) + b.astype(dtype)
                 if li < len(layers) - 1:
                     z = np.maximum(z, 0.0)
             out[m] = z[:, 0]
         return out
 
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, x: np.ndarray, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
         """Mean probability over members and its standard deviation."""
-        p = 1.0 / (1.0 + np.exp(-np.clip(self.logits(x), -30, 30)))
+        p = 1.0 / (1.0 + np.exp(-np.clip(self.logits(x, dtype), -30, 30)))
         return p.mean(axis=0), p.std(axis=0)
+
+    def predict_features(self, feats: dict[str, np.ndarray]) -> np.ndarray:
+        """Mean probability from a feature table, in float64 rounded to float32: a row's value does not depend
+        on the chunk it is scored in (it may feed a decision, `IadsrOptions.semantic_agreement`)."""
+        x = np.stack([feats[n] for n in self.names], axis=1).astype(np.float64)
+        return self.predict(x, np.float64)[0].astype(np.float32)
 
 
 def train_ensemble(
@@ -121,6 +130,22 @@ def train_ensemble(
         return _train_ensemble(x, y, names, members=members, epochs=epochs, batch=batch, lr=lr, seed=seed)
     finally:
         torch.set_num_threads(threads)
+
+
+def agreement_report(p: np.ndarray, p_sem: np.ndarray, label: np.ndarray, exponent: float) -> dict[str, Any]:
+    """Held-out corruption AP of the detector alone and of `p * p_sem ** exponent` (summary.json).
+
+    Why the product (`IadsrOptions.semantic_agreement`): a sequence model trained on corruptions drawn largely at
+    random learns that rare = noise and over-flags rare clean items at the top of its ranking; requiring the item
+    text to disagree with the user too (IADSR's point) makes that top more precise where the text says something.
+    The held-out corruptions cannot decide the exponent (they reward text that real noise does not share:
+    docs/quality.md, "Semantic agreement"), so it is fixed; this reports what it does to the corruption task."""
+    ap = average_precision(label, p * p_sem.astype(np.float64) ** exponent)
+    return {
+        "exponent": exponent,
+        "heldout_ap": round(ap, 6),
+        "heldout_ap_detector_alone": round(average_precision(label, p), 6),
+    }
 
 
 def train_head(feats: dict[str, np.ndarray], label: np.ndarray, names: tuple[str, ...], seed: int) -> MLPEnsemble:

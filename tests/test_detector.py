@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from seqclean.calibration import cap_by_rank
-from seqclean.detector import corrupt, fit_calibration, fit_group_calibrations, fit_ratio_calibration, train_ensemble
+from seqclean.detector import (
+    agreement_report,
+    corrupt,
+    fit_calibration,
+    fit_group_calibrations,
+    fit_ratio_calibration,
+    train_ensemble,
+)
 from seqclean.interests import Segments
 
 
@@ -107,3 +114,18 @@ def test_rank_cap_bounds_an_end_group_flag_rate_by_the_rest() -> None:
     assert float((capped(p_end) > 0.5).mean()) <= rest_rate + 0.01
     assert (capped(p_end) <= loose(p_end) + 1e-6).all()
     assert capped.kind == "ratio+rank"
+
+
+def test_agreement_report_measures_the_product_and_the_detector_alone() -> None:
+    """A detector that sees half of the corruptions clearly and a text score that sees all of them weakly: the
+    product's held-out AP is higher; a text score that is noise lowers it, and the report says so."""
+    rng = np.random.default_rng(0)
+    y = rng.random(20000) < 0.12
+    seen = rng.random(y.size) < 0.5
+    p = np.clip(rng.normal(0.3 + 0.4 * (y & seen), 0.15), 0.01, 0.99)
+    p_sem = np.clip(rng.normal(0.3 + 0.2 * y, 0.15), 0.01, 0.99)
+    rep = agreement_report(p, p_sem, y, 0.5)
+    assert rep["exponent"] == 0.5 and rep["heldout_ap"] > rep["heldout_ap_detector_alone"] + 0.05
+    rep = agreement_report(p, rng.random(y.size), y, 0.5)
+    assert rep["heldout_ap"] < rep["heldout_ap_detector_alone"] - 0.05
+    assert agreement_report(p, p_sem, y, 0.0)["heldout_ap"] == rep["heldout_ap_detector_alone"]

@@ -110,3 +110,30 @@ def test_a_scorer_needs_only_the_required_column(
     assert r.n_removed > 0 and any("uncertainty guard skipped" in n for n in r.summary["notes"])
     with pytest.raises(UsageError, match="--mode replace"):
         filter_log(FilterConfig(workdir=workdir_copy, out=tmp_path / "out2", mode="replace"))
+
+
+def test_semantic_agreement_reranks_without_moving_the_noise_share(
+    workdir_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`noise_score` = calibrated `p * p_sem ** a`; the noise share is the detector's own estimate either way."""
+    import seqclean.scorers as scorers_mod
+    from seqclean.scorers.base import ScorerOptions
+    from seqclean.scorers.iadsr import IadsrOptions, IadsrScorer
+
+    score(ScoreConfig(workdir=workdir_copy))
+    default = json.loads((workdir_copy / "summary.json").read_text())
+    with_text = pl.read_parquet(workdir_copy / "scores.parquet")["noise_score"].to_numpy()
+
+    def alone(cfg: ScorerOptions) -> IadsrScorer:
+        o = IadsrOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, seed=cfg.seed, device=cfg.device)
+        o.semantic_agreement = 0.0
+        return IadsrScorer(options=o, backbone=cfg.backbone)
+
+    monkeypatch.setitem(scorers_mod.SCORERS, "iadsr", alone)
+    score(ScoreConfig(workdir=workdir_copy, rerun=True))
+    off = json.loads((workdir_copy / "summary.json").read_text())
+    detector_only = pl.read_parquet(workdir_copy / "scores.parquet")["noise_score"].to_numpy()
+    assert default["detector"]["semantic_agreement"]["exponent"] == 0.5
+    assert off["detector"]["semantic_agreement"]["exponent"] == 0.0
+    assert default["estimated_noise_rate"] == off["estimated_noise_rate"]
+    assert not np.allclose(with_text, detector_only, atol=1e-3)

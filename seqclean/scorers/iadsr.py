@@ -21,6 +21,7 @@ from seqclean.detector import (
     Calibration,
     Detector,
     MLPEnsemble,
+    agreement_report,
     apply_group_calibrations,
     fit_calibration,
     fit_group_calibrations,
@@ -60,6 +61,7 @@ class IadsrScorer:
     mlp: Detector | None = None
     group_calibration: list[Calibration] = field(default_factory=list)
     end_stack: EndStack | None = None
+    agreement: float = 0.0  # the semantic head's exponent in the raw score (`IadsrOptions`)
     collab_head: MLPEnsemble | None = None
     semantic_head: MLPEnsemble | None = None
     fit_report: dict[str, Any] = field(default_factory=dict)
@@ -157,14 +159,9 @@ class IadsrScorer:
         vc, vf = corrupted(rows_held, np.random.default_rng([o.seed, 4]))
         x_valid = sd.position_inputs(vc.iid, vc.segs, vf, first["spec"], col, semantic, short, count)
         valid = (x_valid, sd.plan_windows(vc.segs.length, so.window, so.stride)[0], vc.label)
-        nets, train_info = sd.train_members(epoch_data, sd.n_inputs(col, semantic), so, valid=valid)
-        self.seq = sd.SeqDetector(
-            spec=first["spec"],
-            options=so,
-            onnx=sd.export_onnx_bytes(sd.Ensemble.wrap(nets), sd.n_inputs(col, semantic)),
-            n_in=sd.n_inputs(col, semantic),
-            device=o.device,
-        )
+        nets, train_info = sd.train_members(epoch_data, n_in := sd.n_inputs(col, semantic), so, valid=valid)
+        onnx = sd.export_onnx_bytes(sd.Ensemble.wrap(nets), n_in)
+        self.seq = sd.SeqDetector(spec=first["spec"], options=so, onnx=onnx, n_in=n_in, device=o.device)
         fit_s = time.perf_counter() - t_fit
 
         # the single-space reference heads (explanatory columns), on the first epoch's corruption
@@ -179,7 +176,7 @@ class IadsrScorer:
 
         # held-out: detection quality on fresh corruption, then the real log's noise prior
         hc, held_f = corrupted(rows_held, np.random.default_rng([o.seed, 2]))
-        self.end_stack = None  # `_raw` below must read the detector alone, also when a fitted scorer is refitted
+        self.end_stack, self.agreement = None, 0.0  # `_raw` must read the detector alone, also on a refit
         p_held, _, w_held = self._raw(hc.iid, hc.segs, held_f)
         real_iid = iid[rows_held]
         real_segs = Segments.from_sorted_ids(segs.seg[rows_held])
@@ -192,9 +189,13 @@ class IadsrScorer:
             self.end_stack = fit_end_stack(tuple(np.concatenate(c) for c in zip(*parts, strict=True)))
             p_held = self.end_stack.apply(p_held, w_held, hc.segs, held_f)
             p_real = self.end_stack.apply(p_real, w_real, real_segs, real_f)
-        self.calibration = fit_calibration(p_real, p_held[hc.label])
-        # per position-from-end group (last, second last, the rest), with the global noise share: see
-        # `fit_group_calibrations` for why
+        prior = fit_calibration(p_real, p_held[hc.label]).prior  # the noise share: the detector's own estimate
+        sem_held, self.agreement = self.semantic_head.predict_features(held_f), o.semantic_agreement
+        agreement = agreement_report(p_held, sem_held, hc.label, self.agreement)
+        p_held = p_held * sem_held**self.agreement
+        p_real = p_real * self.semantic_head.predict_features(real_f) ** self.agreement
+        self.calibration = fit_calibration(p_real, p_held[hc.label], prior=prior)
+        # per position-from-end group (last, second last, the rest), global noise share: `fit_group_calibrations`
         self.group_calibration = fit_group_calibrations(
             p_real, end_group(real_segs), p_held[hc.label], end_group(hc.segs)[hc.label], self.calibration, END_GROUPS
         )
@@ -210,6 +211,7 @@ class IadsrScorer:
             "heldout_corruption_auc_last_two": round(roc_auc(hc.label[last2], p_held[last2]), 6),
             "calibration_by_position": [c.kind for c in self.group_calibration],
             "end_stack": self.end_stack.report() if self.end_stack else {},
+            "semantic_agreement": agreement,
             "heldout_corruption_ece": round(ece(p_held, hc.label.astype(float)), 6),
             "detector_train": {k: v for k, v in train_info.items() if not k.endswith("_s")},
             "alignment": self.align.report(),
@@ -252,7 +254,10 @@ class IadsrScorer:
             p_mlp = self.mlp.raw(dict(feats, _count=n), n)[0]
             a = self.options.mlp_weight
             p, std = (1 - a) * p + a * p_mlp, np.concatenate([probs, p_mlp[None]], axis=0).std(axis=0)
-        return (p if self.end_stack is None else self.end_stack.apply(p, w, segs, feats)), std, w
+        p = p if self.end_stack is None else self.end_stack.apply(p, w, segs, feats)
+        if self.agreement > 0 and self.semantic_head is not None:
+            p = p * self.semantic_head.predict_features(feats) ** self.agreement
+        return p, std, w
 
     def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
         """noise_score, uncertainty, a replacement suggestion and the component columns for one chunk."""
@@ -265,10 +270,8 @@ class IadsrScorer:
             "uncertainty": (1.0 - evidence * (1.0 - np.clip(2.0 * std, 0.0, 1.0))).astype(np.float32),
             "collab_weight": w.astype(np.float32),
         }
-        sem_p, _ = self.semantic_head.predict(np.stack([feats[n] for n in SEMANTIC_FEATURES], axis=1))
-        col_p, _ = self.collab_head.predict(np.stack([feats[n] for n in COLLAB_FEATURES], axis=1))
-        out["semantic_only_score"] = sem_p.astype(np.float32)
-        out["collab_only_score"] = col_p.astype(np.float32)
+        out["semantic_only_score"] = self.semantic_head.predict_features(feats)
+        out["collab_only_score"] = self.collab_head.predict_features(feats)
         for k in COMPONENT_COLUMNS:
             out[k] = feats[k]
         out["suggested_iid"], out["suggestion_confidence"] = aligned_suggestions(

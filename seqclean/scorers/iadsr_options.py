@@ -26,6 +26,10 @@ class IadsrOptions:
     steps: int = 1500
     mlp_weight: float = 0.0
     """Share of the per-interaction MLP detector (features only) in the raw score; the rest is the sequence model."""
+    semantic_agreement: float = 0.5
+    """Exponent a of the semantic head in the raw score, `p * p_sem ** a` (after the end stack, before the
+    calibration; the noise share is still estimated from `p`): a soft AND, so an item ranks high only when its
+    text disagrees with the user too (`detector.agreement_report`). 0 = the detector alone."""
     end_stack_draws: int = 8
     """Held-out corruption draws the end stack (`end_stack.py`) is fitted on; 0 = no stack."""
     detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
