@@ -192,7 +192,9 @@ def _evaluate_args(inter: Path, items: Path, wd: Path, out: Path, *extra: str) -
     ]  # fmt: skip
 
 
-def test_evaluate_cli_end_to_end(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
+def test_evaluate_cli_end_to_end(
+    tiny_inputs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inter, items = tiny_inputs
     wd, out = tmp_path / "wd", tmp_path / "out"
     res = runner.invoke(app, _evaluate_args(inter, items, wd, out, "--export-recbole"))
@@ -253,6 +255,21 @@ def test_evaluate_cli_end_to_end(tiny_inputs: tuple[Path, Path], tmp_path: Path)
     assert rep2["timings"]["embed_and_score_reused"] == "embed+score"
     for name, a in arms.items():
         assert [s["test"] for s in a["per_seed"]] == [s["test"] for s in rep2["arms"][name]["per_seed"]], name
+
+    # changed scoring code (same version): embed is reused, score reruns (its manifest alone would reuse it)
+    import seqclean.evaluate.stages as stages
+    import seqclean.score as score_mod
+
+    calls: list[bool] = []
+    monkeypatch.setattr(stages, "_code_hash", lambda: "other code")
+    real_score = score_mod.score
+    monkeypatch.setattr(score_mod, "score", lambda c, p: (calls.append(c.rerun), real_score(c, p))[1])
+    res3 = runner.invoke(app, _evaluate_args(inter, items, wd, out, "--seeds", "1", "--sweep", ""))
+    assert res3.exit_code == 0, res3.output
+    assert (
+        calls == [True]
+        and json.loads((out / "evaluation.json").read_text())["timings"]["embed_and_score_reused"] == "embed"
+    )
 
 
 def test_evaluate_natural_data_with_labels(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:

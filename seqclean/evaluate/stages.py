@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +105,8 @@ def embed_and_score(
     if not embed_ok:
         embed(ecfg, progress)
         write_json({"embed": d_embed}, marker)
-    if not score_ok:
-        score(scfg, progress)
+    if not score_ok:  # rerun: score's own manifest goes by the version, so it would keep scores of other code
+        score(replace(scfg, rerun=True), progress)
         write_json({"embed": d_embed, "score": d_score}, marker)
     return "embed+score" if score_ok else "embed" if embed_ok else "none"
 
