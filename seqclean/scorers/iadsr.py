@@ -241,7 +241,7 @@ class IadsrScorer:
     def _raw(
         self, iid: np.ndarray, segs: Segments, feats: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(mean member P(corrupted) at the training rate, member std, collaborative gate w)."""
+        """(members' mean P(corrupted), end-stacked, times `p_sem ** agreement`; member std; gate w)."""
         assert self.seq is not None and self.spaces is not None and self.align is not None
         sp = self.spaces
         cc = sp.count if self.collab_count is None else self.collab_count
