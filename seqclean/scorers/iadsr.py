@@ -177,11 +177,11 @@ class IadsrScorer:
         # held-out: detection quality on fresh corruption, then the real log's noise prior
         hc, held_f = corrupted(rows_held, np.random.default_rng([o.seed, 2]))
         self.end_stack, self.agreement = None, 0.0  # `_raw` must read the detector alone, also on a refit
-        p_held, _, w_held = self._raw(hc.iid, hc.segs, held_f)
+        p_held, _, w_held, sem_held = self._raw(hc.iid, hc.segs, held_f)
         real_iid = iid[rows_held]
         real_segs = Segments.from_sorted_ids(segs.seg[rows_held])
         real_f = compute_features(real_iid, real_segs, states[rows_held], self.spaces, self.align)
-        p_real, _, w_real = self._raw(real_iid, real_segs, real_f)
+        p_real, _, w_real, sem_real = self._raw(real_iid, real_segs, real_f)
         if o.end_stack_draws > 0:  # on fresh draws of the held-out users (real ends, as in the scored log) and `hc`
             draws_k = (corrupted(rows_held, np.random.default_rng([o.seed, 6, k])) for k in range(o.end_stack_draws))
             parts = [stack_inputs(*self._raw(c.iid, c.segs, f)[0::2], c.segs, f) + (c.label,) for c, f in draws_k]
@@ -189,12 +189,12 @@ class IadsrScorer:
             self.end_stack = fit_end_stack(tuple(np.concatenate(c) for c in zip(*parts, strict=True)))
             p_held = self.end_stack.apply(p_held, w_held, hc.segs, held_f)
             p_real = self.end_stack.apply(p_real, w_real, real_segs, real_f)
-        prior = fit_calibration(p_real, p_held[hc.label]).prior  # the noise share: the detector's own estimate
-        sem_held, self.agreement = self.semantic_head.predict_features(held_f), o.semantic_agreement
-        agreement = agreement_report(p_held, sem_held, hc.label, self.agreement)
-        p_held = p_held * sem_held**self.agreement
-        p_real = p_real * self.semantic_head.predict_features(real_f) ** self.agreement
-        self.calibration = fit_calibration(p_real, p_held[hc.label], prior=prior)
+        cal = fit_calibration(p_real, p_held[hc.label])  # the noise share stays the detector's own estimate
+        agreement = agreement_report(p_held, sem_held, hc.label, a := o.semantic_agreement)
+        if a > 0:
+            p_held, p_real = p_held * sem_held**a, p_real * sem_real**a
+            cal = fit_calibration(p_real, p_held[hc.label], prior=cal.prior)
+        self.calibration, self.agreement = cal, a
         # per position-from-end group (last, second last, the rest), global noise share: `fit_group_calibrations`
         self.group_calibration = fit_group_calibrations(
             p_real, end_group(real_segs), p_held[hc.label], end_group(hc.segs)[hc.label], self.calibration, END_GROUPS
@@ -240,9 +240,10 @@ class IadsrScorer:
 
     def _raw(
         self, iid: np.ndarray, segs: Segments, feats: dict[str, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(members' mean P(corrupted), end-stacked, times `p_sem ** agreement`; member std; gate w)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(members' mean P(corrupted), end-stacked, times `p_sem ** agreement`; member std; gate w; p_sem, once)."""
         assert self.seq is not None and self.spaces is not None and self.align is not None
+        assert self.semantic_head is not None
         sp = self.spaces
         cc = sp.count if self.collab_count is None else self.collab_count
         x = sd.position_inputs(iid, segs, feats, self.seq.spec, sp.col, sp.sem, self._sem_short(), cc)
@@ -255,22 +256,21 @@ class IadsrScorer:
             a = self.options.mlp_weight
             p, std = (1 - a) * p + a * p_mlp, np.concatenate([probs, p_mlp[None]], axis=0).std(axis=0)
         p = p if self.end_stack is None else self.end_stack.apply(p, w, segs, feats)
-        if self.agreement > 0 and self.semantic_head is not None:
-            p = p * self.semantic_head.predict_features(feats) ** self.agreement
-        return p, std, w
+        p_sem = self.semantic_head.predict_features(feats)
+        return (p * p_sem**self.agreement if self.agreement > 0 else p), std, w, p_sem
 
     def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
         """noise_score, uncertainty, a replacement suggestion and the component columns for one chunk."""
         assert self.spaces is not None and self.calibration is not None and self.align is not None
         assert self.collab_head is not None and self.semantic_head is not None
-        states, feats, (p, std, w) = self._evidence(iid, segs)
+        states, feats, (p, std, w, sem_p) = self._evidence(iid, segs)
         evidence = np.clip((segs.length[segs.seg] - 1) / 4.0, 0.0, 1.0)  # >= 5 interactions = full evidence
         out: dict[str, np.ndarray] = {
             "noise_score": np.clip(self._calibrate(p, segs), 0.0, 1.0),
             "uncertainty": (1.0 - evidence * (1.0 - np.clip(2.0 * std, 0.0, 1.0))).astype(np.float32),
             "collab_weight": w.astype(np.float32),
         }
-        out["semantic_only_score"] = self.semantic_head.predict_features(feats)
+        out["semantic_only_score"] = sem_p
         out["collab_only_score"] = self.collab_head.predict_features(feats)
         for k in COMPONENT_COLUMNS:
             out[k] = feats[k]
