@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from seqclean.allocator import keep_freed_memory
+from seqclean.backbone.loop import torch_threads
 from seqclean.calibration import (
     Calibration,
     apply_group_calibrations,
@@ -122,14 +124,8 @@ def train_ensemble(
     seed: int = 0,
 ) -> MLPEnsemble:
     """Train `members` MLPs with BCE on bootstrap resamples of (x, y)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: one thread is faster than two fighting over them
-    try:
+    with torch_threads(1), keep_freed_memory():  # tiny networks: one thread is faster than two fighting
         return _train_ensemble(x, y, names, members=members, epochs=epochs, batch=batch, lr=lr, seed=seed)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def agreement_report(p: np.ndarray, p_sem: np.ndarray, label: np.ndarray, exponent: float) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from seqclean.allocator import keep_freed_memory
 from seqclean.backbone.config import (
     BACKBONE_DIR,
     CONFIG_JSON,
@@ -110,7 +111,7 @@ def fit(
     q = sampling_distribution(targets, n_items) if kind == "sampled" else None
     prior = popularity_prior(targets, n_items) if kind == "sampled" else None
     task = f"train {cfg.model}"
-    with torch_threads(cfg.threads):
+    with torch_threads(cfg.threads), keep_freed_memory():
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
         model = build_model(cfg.model, cfg.model_args(n_items))

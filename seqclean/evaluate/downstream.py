@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from seqclean.allocator import keep_freed_memory
 from seqclean.backbone.data import BestEpoch, last_windows, metrics_from_ranks, training_windows
+from seqclean.backbone.loop import torch_threads
 from seqclean.errors import UsageError
 
 KS = (10, 20)
@@ -125,9 +127,7 @@ def train_and_test(
 
     cfg.validate()
     t0, c0 = time.perf_counter(), time.process_time()
-    before = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads), keep_freed_memory():
         fit_seqs = [s[-(cfg.max_len + 1) :] for s in train_seqs] if cfg.windows == "last" else train_seqs
         inputs, targets = training_windows(fit_seqs, cfg.max_len)
         test_inputs = [np.concatenate([s, [v]]) for s, v in zip(train_seqs, valid_targets, strict=True)]
@@ -155,8 +155,6 @@ def train_and_test(
                 break
         model.load_state_dict(sel.state)
         test = full_rank_metrics(model, test_inputs, test_targets, cfg.max_len)
-    finally:
-        torch.set_num_threads(before)
     return TrainResult(
         valid=sel.best,
         test=test,

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from seqclean.allocator import keep_freed_memory
+from seqclean.backbone.loop import torch_threads
 from seqclean.seqdetector.inputs import gather_windows, pad_length
 from seqclean.seqdetector.model import build_model, window_loss
 from seqclean.seqdetector.options import SeqDetectorOptions
@@ -29,10 +31,8 @@ def train_members(
     the training draws)."""
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small batches: one thread beats two contending ones
     t0 = time.perf_counter()
-    try:
+    with torch_threads(1), keep_freed_memory():  # small batches: one thread beats two contending ones
         nets, opts = [], []
         for m in range(o.members):
             torch.manual_seed(o.seed * 1000 + 17 * m + 1)
@@ -108,8 +108,6 @@ def train_members(
             "passes": e,
             "valid_loss": round(float(np.mean(best)), 5) if valid is not None else -1.0,
         }
-    finally:
-        torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------------------------- inference
