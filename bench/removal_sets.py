@@ -1,9 +1,11 @@
-"""Downstream NDCG@10 of chosen removal sets on the sample: which noise matters, and where removals cost.
+"""Downstream NDCG@10 of chosen removal sets: which noise matters, and where removals cost.
 
     PYTHONPATH=. python -m bench.removal_sets --workdir WD [--budget 2919] [--seeds 3] [--arms raw,noise,...]
+        [--interactions LOG --items ITEMS --labels LABELS]
 
-Reads a scored workdir of the bundled sample (`seqclean embed` + `score`, e.g. the one `seqclean evaluate`
-made) and the sample's labels, builds removal sets on `seqclean evaluate`'s split (training inputs only) and
+Reads a scored workdir (`seqclean embed` + `score`, e.g. the one `seqclean evaluate` made) of a log with known
+noise (default the bundled sample and its labels; or `seqclean evaluate`'s OUT/inputs/interactions.parquet and
+OUT/planted_labels.parquet), builds removal sets on `seqclean evaluate`'s split (training inputs only) and
 trains `evaluate`'s downstream SASRec on each with the same seeds (2 processes, 1 thread each), so that its
 `raw` row equals the evaluate table's. Arms: `raw`; `noise` / `sem`: the top `--budget` training rows by
 `noise_score` / `semantic_only_score`; `oracle`: every labelled row, and `oracle_<kind>` each noise kind alone;
@@ -23,6 +25,7 @@ import polars as pl
 from seqclean.evaluate.downstream import DownstreamConfig
 from seqclean.evaluate.protocol import Arm, make_split, targets, top_k_rows, training_sequences
 from seqclean.evaluate.runner import _train_all
+from seqclean.evaluate.stages import scores_by_row
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 ARMS = "raw,noise,sem,oracle,oracle_popular,oracle_random,oracle_shared,noise_protect3,noise_x_sem"
@@ -34,23 +37,30 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget", type=int, default=2919, help="rows removed by the ranked arms")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--arms", default=ARMS)
+    ap.add_argument("--interactions", type=Path, default=SAMPLE / "interactions.parquet")
+    ap.add_argument("--items", type=Path, default=SAMPLE / "items.parquet")
+    ap.add_argument("--labels", type=Path, default=SAMPLE / "noise_labels.parquet", help="row_index or user/time")
     a = ap.parse_args(argv)
-    log = pl.read_parquet(SAMPLE / "interactions.parquet")
-    ids = pl.read_parquet(SAMPLE / "items.parquet").select("item_id").unique().sort("item_id")
+    log = pl.read_parquet(a.interactions)
+    ids = pl.read_parquet(a.items).select("item_id").unique().sort("item_id")
     cat = ids.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("iid"))
     sp = make_split(log, "user_id", "item_id", "timestamp", cat)
     tg = targets(sp)
     n = log.height
-    sc = pl.read_parquet(a.workdir / "scores.parquet").sort("row_index")
-    labels = pl.read_parquet(SAMPLE / "noise_labels.parquet")
-    lab = log.with_row_index("row_index").join(labels, on=["user_id", "timestamp"], how="left").sort("row_index")
+    sc = scores_by_row(a.workdir, n)
+    labels = pl.read_parquet(a.labels).select(
+        pl.exclude("user_id", "timestamp") if "row_index" in pl.read_parquet_schema(a.labels) else pl.all()
+    )
+    on = ["row_index"] if "row_index" in labels.columns else ["user_id", "timestamp"]
+    if on == ["row_index"]:
+        labels = labels.with_columns(pl.col("row_index").cast(pl.UInt32))
+    lab = log.with_row_index("row_index").join(labels, on=on, how="left").sort("row_index")
     noise = lab["is_noise"].fill_null(False).to_numpy()
     kind = lab["noise_kind"].to_numpy()
     train = sp.training_by_row(n)
     from_end = np.zeros(n, np.int64)
     from_end[sp.row_index] = sp.length - 1 - sp.position
-    ns = sc["noise_score"].to_numpy().astype(np.float64)
-    sem = sc["semantic_only_score"].to_numpy().astype(np.float64)
+    ns, sem = sc["noise_score"], sc["semantic_only_score"]
 
     def arm_rows(name: str) -> np.ndarray:
         if name == "raw":
