@@ -74,6 +74,14 @@ def _from_command_line(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
+def log_format_choice(ctx: typer.Context, value: str) -> str | None:
+    """`--log-format` when given on the command line, else `SEQCLEAN_LOG_FORMAT` when set, else None (the TOML
+    file's or the default). One rule for every command, `evaluate` included."""
+    if _from_command_line(ctx, "log_format"):
+        return value
+    return os.environ.get(LOG_FORMAT_ENV) or None
+
+
 def options_command(
     app: typer.Typer,
     name: str,
@@ -96,8 +104,9 @@ def options_command(
             own = {k: kwargs.pop(k) for k in extra}
             kwargs = {k: (v.value if isinstance(v, Enum) else v) for k, v in kwargs.items()}
             given = {k: v for k, v in kwargs.items() if _from_command_line(ctx, k)}
-            if "log_format" in kwargs and "log_format" not in given and os.environ.get(LOG_FORMAT_ENV):
-                kwargs["log_format"] = given["log_format"] = os.environ[LOG_FORMAT_ENV]
+            chosen = log_format_choice(ctx, str(kwargs["log_format"])) if "log_format" in kwargs else None
+            if chosen is not None:
+                kwargs["log_format"] = given["log_format"] = chosen
             log = EventLog(str(kwargs.get("log_format", "auto")), quiet=bool(kwargs.get("quiet", False)))
 
             def go() -> None:

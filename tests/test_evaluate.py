@@ -335,5 +335,8 @@ def test_evaluate_json_log_format_for_cron(
         events = [json.loads(line) for line in res.output.strip().splitlines()]
         assert [e["event"] for e in events] == ["stage_start", "error"], events
         assert events[-1]["exit_code"] == 4 and str(bad) in events[-1]["message"]
+    # the flag beats the environment, as in every other command (cli_options.log_format_choice)
+    res = runner.invoke(app, _evaluate_args(bad, items, tmp_path / "wd", tmp_path / "out", "--log-format", "rich"))
+    assert res.exit_code == 4 and res.output.startswith("error: ") and '"event"' not in res.output, res.output
     res = runner.invoke(app, _evaluate_args(inter, items, tmp_path / "wd", tmp_path / "out", "--log-format", "xml"))
     assert res.exit_code == 2 and "--log-format xml" in res.output

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from seqclean.cli_options import LOG_FORMAT_ENV
+from seqclean.cli_options import log_format_choice
 from seqclean.cli_runtime import guard
 from seqclean.config import DEFAULTS
 from seqclean.log import FORMATS, EventLog
@@ -158,10 +157,12 @@ def evaluate_cli(
     backbone_epochs: BackboneEpochs = DEFAULTS.backbone.epochs,
     quiet: Quiet = False,
     log_format: LogFormat = "auto",
+    *,
+    ctx: typer.Context,
 ) -> None:
     """Measure what cleaning does to a recommender trained on your log (writes OUT/evaluation.json/.md)."""
-    options = dict(locals())
-    fmt = os.environ.get(LOG_FORMAT_ENV, "auto") if log_format == "auto" else log_format
+    options = {k: v for k, v in locals().items() if k != "ctx"}
+    fmt = log_format_choice(ctx, log_format) or "auto"
     log = EventLog(fmt if fmt in FORMATS else "auto", quiet=quiet)
 
     def go() -> None:
