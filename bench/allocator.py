@@ -6,7 +6,7 @@
 Each step runs in a fresh child process, once with the allocator tuning (this checkout as it is) and once
 without (`seqclean.allocator._glibc` returns None, so every training loop runs under glibc's defaults: the
 peer is the code before the tuning), alternately, `--repeats` times; the child's wall time, user and system
-CPU seconds, minor page faults and peak RSS are read by a tiny wrapper process (`getrusage(RUSAGE_CHILDREN)`).
+CPU seconds, minor page faults and peak RSS are read by bench.memory's wrapper (`getrusage(RUSAGE_CHILDREN)`).
 Steps: `seqclean embed` (text encoding + backbone training) into an empty workdir, `seqclean score` on it, and
 one `seqclean evaluate` downstream SASRec training (`train_and_test`, `--train-epochs` epochs, 1 thread) on the
 log's leave-one-out split. The two modes must give byte-identical `scores.parquet` and the same test NDCG@10
@@ -19,27 +19,14 @@ from __future__ import annotations
 import argparse
 import filecmp
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.memory import machine_line
+from bench.memory import child_usage, machine_line
 
 REPO = Path(__file__).resolve().parent.parent
-
-# Runs argv[1:] and prints the child's rusage as JSON (RUSAGE_CHILDREN: only the process it waited for).
-_WRAPPER = """
-import json, resource, subprocess, sys, time
-t0 = time.perf_counter()
-rc = subprocess.call(sys.argv[1:])
-wall = time.perf_counter() - t0
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"rc": rc, "wall_s": wall, "user_s": r.ru_utime, "sys_s": r.ru_stime, "minflt": r.ru_minflt,
-                  "maxrss_kib": r.ru_maxrss}))
-"""
 
 # The child: the CLI (or the downstream training) with the tuning switched off when argv[1] == "off".
 _CHILD = """
@@ -70,16 +57,8 @@ else:
 
 
 def run(mode: str, args: list[str]) -> tuple[dict[str, float], str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-c", _WRAPPER, sys.executable, "-c", _CHILD, mode, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{mode} {args[:2]} failed: {proc.stderr[-2000:]}")
-    res = json.loads(lines[-1])
-    if res["rc"] != 0:
-        raise RuntimeError(f"{mode} {args[:2]} exited {res['rc']}: {proc.stderr[-2000:]}")
-    return res, "\n".join(lines[:-1])
+    """One step in a fresh child under bench.memory's rusage wrapper: (its rusage, what it printed)."""
+    return child_usage([sys.executable, "-c", _CHILD, mode, *args])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -121,14 +100,14 @@ def main(argv: list[str] | None = None) -> None:
     for (step, mode), r in best.items():
         print(
             f"| {step} | {'tuned' if mode == 'on' else 'glibc default'} | {r['wall_s']:.1f} | {r['user_s']:.1f} | "
-            f"{r['sys_s']:.1f} | {int(r['minflt']):,} | {r['maxrss_kib'] / 1024:,.0f} |"
+            f"{r['sys_s']:.1f} | {int(r['minflt']):,} | {r['maxrss'] / 1024:,.0f} |"
         )
     for step in ("embed", "score", "downstream"):
         off, on = best[(step, "off")], best[(step, "on")]
         cpu_off, cpu_on = off["user_s"] + off["sys_s"], on["user_s"] + on["sys_s"]
         print(
             f"{step}: wall {off['wall_s'] / on['wall_s']:.2f}x faster, CPU {cpu_off / cpu_on:.2f}x, "
-            f"peak RSS {on['maxrss_kib'] / off['maxrss_kib']:.2f}x (tuned / default)"
+            f"peak RSS {on['maxrss'] / off['maxrss']:.2f}x (tuned / default)"
         )
 
 

@@ -50,14 +50,16 @@ DEFAULT_CHUNK_USERS = 5_000
 BACKBONE_BATCH = 1024
 MAX_SCORE_DIFF = 1e-6
 
-# Runs argv[1:] and prints its peak RSS (KiB on Linux) and wall time as JSON. It imports nothing heavy,
-# and RUSAGE_CHILDREN covers only the process it waited for.
+# Runs argv[1:] and prints, as JSON, its peak RSS (KiB on Linux), wall time, CPU seconds and minor page faults.
+# It imports nothing heavy, and RUSAGE_CHILDREN covers only the process it waited for.
 _WRAPPER = """
 import json, resource, subprocess, sys, time
 t0 = time.perf_counter()
 rc = subprocess.call(sys.argv[1:])
 wall = time.perf_counter() - t0
-print(json.dumps({"rc": rc, "wall_s": wall, "maxrss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": rc, "wall_s": wall, "maxrss": r.ru_maxrss, "user_s": r.ru_utime, "sys_s": r.ru_stime,
+                  "minflt": r.ru_minflt}))
 """
 
 
@@ -89,15 +91,22 @@ def build_log(scale: int, dest: Path) -> Path:
     return path
 
 
-def measure(cmd: list[str]) -> Run:
-    """Run `cmd` under the wrapper: its peak RSS and wall time; raises if it fails."""
+def child_usage(cmd: list[str]) -> tuple[dict[str, float], str]:
+    """Run `cmd` under the wrapper: its rusage (`_WRAPPER`'s fields) and what it printed; raises if it fails."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
         raise RuntimeError(f"wrapper failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res = json.loads(lines[-1])
     if res["rc"] != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {res['rc']}: {proc.stderr[-2000:]}")
+    return res, "\n".join(lines[:-1])
+
+
+def measure(cmd: list[str]) -> Run:
+    """Run `cmd` under the wrapper: its peak RSS and wall time; raises if it fails."""
+    res, _ = child_usage(cmd)
     kib = res["maxrss"] / 1024 if sys.platform == "darwin" else res["maxrss"]  # macOS reports bytes, Linux KiB
     return Run(peak_mib=kib / 1024, wall_s=res["wall_s"])
 

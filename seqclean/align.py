@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from seqclean.backbone.loop import torch_threads
+
 TEMPERATURE = 0.1
 
 
@@ -110,12 +112,8 @@ def fit_alignment(
     if short_sem.shape[0] > max_pairs:
         keep = np.sort(np.random.default_rng(seed).choice(short_sem.shape[0], size=max_pairs, replace=False))
         short_sem, short_col = short_sem[keep], short_col[keep]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is faster and leaves the other cores alone
-    try:
+    with torch_threads(1):  # tiny matrices: one thread is faster and leaves the other cores alone
         torch.manual_seed(seed)
         ws, ls, ts = _train_head(short_sem, short_col, epochs=epochs, batch=batch, lr=lr, seed=seed)
         wl, ll, tl = _train_head(long_sem, long_col, epochs=epochs * 5, batch=batch, lr=lr, seed=seed + 1)
-    finally:
-        torch.set_num_threads(threads)
     return Alignment(w_short=ws, w_long=wl, loss_short=ls, loss_long=ll, top1_short=ts, top1_long=tl)
