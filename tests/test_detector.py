@@ -12,8 +12,10 @@ from seqclean.detector import (
     fit_group_calibrations,
     fit_ratio_calibration,
     train_ensemble,
+    train_head,
 )
 from seqclean.interests import Segments
+from seqclean.metrics import roc_auc
 
 
 def test_corrupt_replaces_the_labelled_positions_only() -> None:
@@ -129,3 +131,12 @@ def test_agreement_report_measures_the_product_and_the_detector_alone() -> None:
     rep = agreement_report(p, rng.random(y.size), y, 0.5)
     assert rep["heldout_ap"] < rep["heldout_ap_detector_alone"] - 0.05
     assert agreement_report(p, p_sem, y, 0.0)["heldout_ap"] == rep["heldout_ap_detector_alone"]
+
+
+def test_heads_train_enough_steps_on_a_small_log() -> None:
+    # 3,000 rows are 3 batches a pass: three passes (9 steps) left a two-sided boundary unlearnt (ROC-AUC 0.52-0.68)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 2)).astype(np.float32)
+    y = np.abs(x[:, 0]) > 1.2
+    head = train_head({"a": x[:, 0], "b": x[:, 1]}, y, ("a", "b"), seed=1)
+    assert roc_auc(y, head.predict_features({"a": x[:, 0], "b": x[:, 1]})) > 0.95
