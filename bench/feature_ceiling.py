@@ -50,14 +50,9 @@ def labelled_scores(scores: Path, labels: Path, user_col: str, item_col: str, ti
         s = s.with_columns(pl.col("row_index").cast(pl.Int64)).join(lab, on="row_index", how="inner")
     else:
         s = s.join(lab.select(user_col, time_col, "is_noise"), on=[user_col, time_col], how="inner")
-    drop = {user_col, item_col, time_col}
     if s.height == 0:
         raise SystemExit(f"{labels}: no label joins {scores} (by row_index, or by {user_col}/{time_col})")
-    return (
-        s.sort(user_col, "position")
-        .with_columns(pl.col("is_noise").cast(pl.Boolean))
-        .select([c for c in s.columns if c not in drop or c in (user_col, item_col)])
-    )
+    return s.sort(user_col, "position").with_columns(pl.col("is_noise").cast(pl.Boolean)).drop(time_col)
 
 
 def feature_columns(frame: pl.DataFrame, user_col: str, item_col: str) -> list[str]:
