@@ -149,7 +149,7 @@ def agreement_report(p: np.ndarray, p_sem: np.ndarray, label: np.ndarray, expone
 
 
 HEAD_MIN_STEPS = 200
-"""Least optimiser steps of each head member. Three passes of batches of 1,024 are 234 steps on ML-100K's fit but
+"""Least optimiser steps of each head member. Three passes of batches of 1,024 are 231 steps on ML-100K's fit but
 21 on a 1,000-user shop log, where the semantic head stayed near chance (ROC-AUC 0.54 on planted noise against
 0.86 at 70 steps and more: docs/quality.md, "Undertrained heads on small logs"); logs of ML-100K's size and
 larger train as before."""
