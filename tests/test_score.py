@@ -137,3 +137,34 @@ def test_semantic_agreement_reranks_without_moving_the_noise_share(
     assert off["detector"]["semantic_agreement"]["exponent"] == 0.0
     assert default["estimated_noise_rate"] == off["estimated_noise_rate"]
     assert not np.allclose(with_text, detector_only, atol=1e-3)
+
+
+def test_item_group_calibration_keeps_each_groups_order(workdir_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`IadsrOptions.item_calibration` (off by default) calibrates cold and warm items apart: the same raw scores,
+    so within an item group and position group the order of the rows is the default's."""
+    import seqclean.scorers as scorers_mod
+    from seqclean.interests import END_GROUPS, Segments, end_group
+    from seqclean.scorers.base import ScorerOptions
+    from seqclean.scorers.iadsr import IadsrOptions, IadsrScorer
+
+    score(ScoreConfig(workdir=workdir_copy, rounds=1))
+    default = json.loads((workdir_copy / "summary.json").read_text())["detector"]
+    before = pl.read_parquet(workdir_copy / "scores.parquet")
+
+    def split(cfg: ScorerOptions) -> IadsrScorer:
+        o = IadsrOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, seed=cfg.seed, device=cfg.device)
+        o.item_calibration = "mix"
+        return IadsrScorer(options=o, backbone=cfg.backbone)
+
+    monkeypatch.setitem(scorers_mod.SCORERS, "iadsr", split)
+    score(ScoreConfig(workdir=workdir_copy, rounds=1, rerun=True))
+    det = json.loads((workdir_copy / "summary.json").read_text())["detector"]
+    after = pl.read_parquet(workdir_copy / "scores.parquet")
+    assert default["estimated_noise_rate_by_item"] == {} and len(default["calibration_by_position"]) == END_GROUPS
+    assert set(det["estimated_noise_rate_by_item"]) == {"warm", "cold"}
+    assert len(det["calibration_by_position"]) == 2 * END_GROUPS
+    assert after["noise_score"].is_between(0.0, 1.0).all()
+    group = end_group(Segments.from_sorted_ids(before["user_id"].to_numpy())) + 10 * before["is_cold"].to_numpy()
+    for g in np.unique(group):
+        a, b = before["noise_score"].to_numpy()[group == g], after["noise_score"].to_numpy()[group == g]
+        assert np.array_equal(np.argsort(a, kind="stable"), np.argsort(b, kind="stable")), g

@@ -17,16 +17,15 @@ import polars as pl
 
 from seqclean import seqdetector as sd
 from seqclean.align import Alignment, fit_alignment
-from seqclean.detector import (
+from seqclean.calibration import (
     Calibration,
-    Detector,
-    MLPEnsemble,
-    agreement_report,
     apply_group_calibrations,
+    calibration_groups,
     fit_calibration,
-    fit_group_calibrations,
-    train_head,
+    fit_item_group_calibrations,
+    item_group_report,
 )
+from seqclean.detector import Detector, MLPEnsemble, agreement_report, train_head
 from seqclean.end_stack import EndStack, fit_end_stack, stack_inputs
 from seqclean.errors import MissingInputError
 from seqclean.features import (
@@ -68,6 +67,7 @@ class IadsrScorer:
     timing: dict[str, Any] = field(default_factory=dict)
     _catalogue: tuple[np.ndarray, np.ndarray | None] | None = None
     collab_count: np.ndarray | None = None  # per iid: interactions the backbone trained on (gates collab evidence)
+    cold: np.ndarray | None = None  # per iid: a cold item (`Context.cold`), the item group of the calibration
     backbone: Path | None = None  # where the backbone is (default: the workdir's own)
 
     def fit(self, wd: Workdir, seq_path: Path, ctx: Context, n_users: int, progress: ProgressFn = no_progress) -> None:
@@ -195,12 +195,13 @@ class IadsrScorer:
             p_held, p_real = p_held * sem_held**a, p_real * sem_real**a
             cal = fit_calibration(p_real, p_held[hc.label], prior=cal.prior)
         self.calibration, self.agreement = cal, a
-        # per position-from-end group (last, second last, the rest), global noise share: `fit_group_calibrations`
-        self.group_calibration = fit_group_calibrations(
-            p_real, end_group(real_segs), p_held[hc.label], end_group(hc.segs)[hc.label], self.calibration, END_GROUPS
+        # per position-from-end group (last, second last, the rest) and item group: `fit_item_group_calibrations`
+        self.cold, lab = ctx.cold, hc.label
+        self.group_calibration = fit_item_group_calibrations(
+            *(p_real, end_group(real_segs), ctx.cold[real_iid], p_held[lab], end_group(hc.segs)[lab]),
+            *(ctx.cold[hc.iid[lab]], cal, END_GROUPS, o.item_calibration),
         )
-        held_pos = from_end(hc.segs)
-        last2 = held_pos < 2
+        last2 = from_end(hc.segs) < 2
         self.fit_report = {
             "fit_users": int(n_seg),
             "fit_interactions": int(iid.size),
@@ -210,6 +211,7 @@ class IadsrScorer:
             "heldout_corruption_auc": round(roc_auc(hc.label, p_held), 6),
             "heldout_corruption_auc_last_two": round(roc_auc(hc.label[last2], p_held[last2]), 6),
             "calibration_by_position": [c.kind for c in self.group_calibration],
+            "estimated_noise_rate_by_item": item_group_report(self.group_calibration, END_GROUPS),
             "end_stack": self.end_stack.report() if self.end_stack else {},
             "semantic_agreement": agreement,
             "heldout_corruption_ece": round(ece(p_held, hc.label.astype(float)), 6),
@@ -225,7 +227,7 @@ class IadsrScorer:
 
     def noise_scores(self, iid: np.ndarray, segs: Segments) -> np.ndarray:
         """`noise_score` alone for one chunk (the self-cleaning round ranks the log by it)."""
-        return np.clip(self._calibrate(self._evidence(iid, segs)[2][0], segs), 0.0, 1.0)
+        return np.clip(self._calibrate(self._evidence(iid, segs)[2][0], iid, segs), 0.0, 1.0)
 
     def _evidence(self, iid: np.ndarray, segs: Segments) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[Any, ...]]:
         """(backbone states, features, `_raw`'s outputs) of one chunk of whole users."""
@@ -234,9 +236,11 @@ class IadsrScorer:
         feats = compute_features(iid, segs, states, self.spaces, self.align)
         return states, feats, self._raw(iid, segs, feats)
 
-    def _calibrate(self, p: np.ndarray, segs: Segments) -> np.ndarray:
-        assert self.calibration is not None
-        return apply_group_calibrations(p, end_group(segs), self.group_calibration or [self.calibration])
+    def _calibrate(self, p: np.ndarray, iid: np.ndarray, segs: Segments) -> np.ndarray:
+        assert self.calibration is not None and self.cold is not None
+        cals = self.group_calibration or [self.calibration]
+        groups = calibration_groups(end_group(segs), self.cold[iid], len(cals), END_GROUPS)
+        return apply_group_calibrations(p, groups, cals)
 
     def _raw(
         self, iid: np.ndarray, segs: Segments, feats: dict[str, np.ndarray]
@@ -266,7 +270,7 @@ class IadsrScorer:
         states, feats, (p, std, w, sem_p) = self._evidence(iid, segs)
         evidence = np.clip((segs.length[segs.seg] - 1) / 4.0, 0.0, 1.0)  # >= 5 interactions = full evidence
         out: dict[str, np.ndarray] = {
-            "noise_score": np.clip(self._calibrate(p, segs), 0.0, 1.0),
+            "noise_score": np.clip(self._calibrate(p, iid, segs), 0.0, 1.0),
             "uncertainty": (1.0 - evidence * (1.0 - np.clip(2.0 * std, 0.0, 1.0))).astype(np.float32),
             "collab_weight": w.astype(np.float32),
         }
@@ -274,14 +278,9 @@ class IadsrScorer:
         out["collab_only_score"] = self.collab_head.predict_features(feats)
         for k in COMPONENT_COLUMNS:
             out[k] = feats[k]
-        out["suggested_iid"], out["suggestion_confidence"] = aligned_suggestions(
-            iid,
-            segs,
-            states,
-            out["noise_score"] >= self.options.suggest_min_score,
-            *self._aligned_catalogue(),
-            pooled=True,
-        )
+        flag, cat = out["noise_score"] >= self.options.suggest_min_score, self._aligned_catalogue()
+        sug = aligned_suggestions(iid, segs, states, flag, *cat, pooled=True)
+        out["suggested_iid"], out["suggestion_confidence"] = sug
         return out
 
     def _aligned_catalogue(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
