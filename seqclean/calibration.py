@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seqclean.errors import UsageError
+
 
 @dataclass
 class Calibration:
@@ -175,11 +177,15 @@ def fit_item_group_calibrations(
     with `mode` "none".
 
     One noise share for every item overstated the posterior of warm rows 2-3x on a sparse shop log (uniform
-    noise lands on the long tail: 23% of cold rows were noise, 4.9% of warm ones; docs/quality.md). Each item
-    group's share is `mix`: the overall share times the group's share of the corruptions over its share of the
-    real rows, or `tail`: the mixture-proportion estimate within the group. An item group with too few rows keeps
-    the position calibrations.
+    noise lands on the long tail: 23% of cold rows were noise, 4.9% of warm ones; docs/quality.md). A group's
+    share is not observed; `mode` guesses it: `mix`, the overall share times the group's share of the corruptions
+    over its share of the real rows; `data`, the mean of the one-calibration posterior over the group's rows;
+    `min`, the lower of the two; `warm`, that for warm items, cold items as with one calibration. Which is right
+    depends on the noise kind, so the scorer's default is "none" (measured in docs/quality.md). An item group
+    with too few rows keeps the position calibrations.
     """
+    if mode not in ITEM_GROUPINGS:
+        raise UsageError(f"item_calibration {mode!r}: choose one of {', '.join(ITEM_GROUPINGS)}")
     base = fit_group_calibrations(p_real, g_real, p_noise, g_noise, overall, groups)
     if mode == "none":
         return base

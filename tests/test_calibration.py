@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from seqclean.calibration import (
     apply_group_calibrations,
@@ -11,6 +12,7 @@ from seqclean.calibration import (
     fit_group_calibrations,
     fit_item_group_calibrations,
 )
+from seqclean.errors import UsageError
 
 
 def _log(seed: int) -> tuple[np.ndarray, ...]:
@@ -56,14 +58,21 @@ def test_none_keeps_the_position_calibrations_and_small_groups_fall_back() -> No
     assert all(np.array_equal(a.posterior, b.posterior) for a, b in zip(cals[3:], base, strict=True))
 
 
-def test_min_and_warm_take_the_lower_share_and_warm_leaves_cold_items() -> None:
+def test_the_modes_shares_and_warm_leaves_cold_items() -> None:
     p, g, cold, _, p_noise, g_noise, cold_noise = _log(2)
     overall = fit_calibration(p, p_noise)
     args = (p, g, cold, p_noise, g_noise, cold_noise, overall, 3)
-    share = {m: [c.prior for c in fit_item_group_calibrations(*args, m)] for m in ("mix", "data", "min", "warm")}
+    modes = ("mix", "data", "min", "warm")
+    share = {m: [c.prior for c in fit_item_group_calibrations(*args, m)] for m in modes}
     assert share["min"] == [min(a, b) for a, b in zip(share["mix"], share["data"], strict=True)]
     assert share["data"][2] > share["mix"][2] and share["data"][5] < share["mix"][5]  # each takes one side
     base = fit_group_calibrations(p, g, p_noise, g_noise, overall, 3)
     warm = fit_item_group_calibrations(*args, "warm")
     assert share["warm"][:3] == share["min"][:3]
     assert all(np.array_equal(a.posterior, b.posterior) for a, b in zip(warm[3:], base, strict=True))
+
+
+def test_an_unknown_mode_is_a_usage_error() -> None:
+    p, g, cold, _, p_noise, g_noise, cold_noise = _log(3)
+    with pytest.raises(UsageError, match="item_calibration 'tail'"):
+        fit_item_group_calibrations(p, g, cold, p_noise, g_noise, cold_noise, fit_calibration(p, p_noise), 3, "tail")
