@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from bench.feature_ceiling import labelled_scores
+
 
 def labelled(scores: Path, labels: Path) -> pl.DataFrame:
-    """scores.parquet's rows with `is_noise` and `from_end` (0 = the user's last row)."""
-    s = pl.read_parquet(scores, columns=["user_id", "timestamp", "row_index", "position", "noise_score", "is_cold"])
-    lab = pl.read_parquet(labels)
-    on = ["row_index"] if "row_index" in lab.columns else ["user_id", "timestamp"]
-    j = s.join(lab.select(*on, pl.col("is_noise").cast(pl.Boolean)), on=on, how="inner")
-    return j.with_columns((pl.len().over("user_id") - 1 - pl.col("position")).alias("from_end"))
+    """scores.parquet's rows with `is_noise` (`bench.feature_ceiling.labelled_scores`) and `from_end` (0 = the
+    user's last row)."""
+    frame = labelled_scores(scores, labels, "user_id", "item_id", "timestamp")
+    return frame.with_columns((pl.len().over("user_id") - 1 - pl.col("position")).alias("from_end"))
 
 
 def bin_table(frame: pl.DataFrame, bins: int) -> pl.DataFrame:

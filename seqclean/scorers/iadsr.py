@@ -197,10 +197,9 @@ class IadsrScorer:
         self.calibration, self.agreement = cal, a
         # per position-from-end group (last, second last, the rest) and item group: `fit_item_group_calibrations`
         self.cold, lab = ctx.cold, hc.label
-        self.group_calibration = fit_item_group_calibrations(
-            *(p_real, end_group(real_segs), ctx.cold[real_iid], p_held[lab], end_group(hc.segs)[lab]),
-            *(ctx.cold[hc.iid[lab]], cal, END_GROUPS, o.item_calibration),
-        )
+        real = (p_real, end_group(real_segs), ctx.cold[real_iid])
+        noise = (p_held[lab], end_group(hc.segs)[lab], ctx.cold[hc.iid[lab]])
+        self.group_calibration = fit_item_group_calibrations(*real, *noise, cal, END_GROUPS, o.item_calibration)
         last2 = from_end(hc.segs) < 2
         self.fit_report = {
             "fit_users": int(n_seg),
