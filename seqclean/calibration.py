@@ -159,7 +159,61 @@ def apply_group_calibrations(p: np.ndarray, group: np.ndarray, cals: list[Calibr
     return out
 
 
-ITEM_GROUPINGS = ("none", "mix", "data", "min", "warm")
+ITEM_GROUPINGS = ("none", "mix", "data", "min", "warm", "odds")
+
+
+def _upper_tails(p: np.ndarray, thresholds: np.ndarray, total: int) -> np.ndarray:
+    """Share of `total` rows that are in `p` and above each threshold."""
+    s = np.sort(p)
+    return (s.size - np.searchsorted(s, thresholds, side="right")) / max(total, 1)
+
+
+def _simplex(k: int, n: int) -> list[np.ndarray]:
+    """Every weight vector over `k` parts in steps of 1/`n`."""
+    if k == 1:
+        return [np.array([1.0])]
+    return [np.concatenate([[a / n], rest * (n - a) / n]) for a in range(n + 1) for rest in _simplex(k - 1, n)]
+
+
+def noise_kind_weights(
+    p_real: np.ndarray,
+    cold_real: np.ndarray,
+    p_noise: np.ndarray,
+    cold_noise: np.ndarray,
+    kind_noise: np.ndarray,
+    bins: int = 40,
+    min_tail: float = 0.05,
+    steps: int = 20,
+) -> dict[int, float]:
+    """The mix of corruption kinds that looks most like the real log's noise, read from the log itself.
+
+    The kinds put their noise on different items (uniform replacement on the long tail, popularity-sampled on
+    the head), so the real noise's split between cold and warm items says which kind it is more like. For each
+    mix `w` the mixture-proportion estimate is taken over both item groups at once, min over thresholds t and
+    groups g of P_real(p > t, g) / Q_w(p > t, g); the mix that explains the largest share of the real upper tail
+    is the one whose cold/warm split the real noise has (a mix too cold or too warm runs out of real rows in one
+    group first). Ties go to the mix nearer equal weights. Measured (docs/quality.md): right on popularity-sampled
+    noise, leaning to popularity on uniform noise wherever the backbone has fitted the log's own cold noise.
+    """
+    kinds = np.unique(kind_noise)
+    if kinds.size < 2:
+        return {int(k): 1.0 for k in kinds}
+    thresholds = np.unique(np.quantile(p_real, np.linspace(0.0, 1.0, bins + 1)))[1:-1]
+    groups = (False, True)
+    real = np.stack([_upper_tails(p_real[cold_real == g], thresholds, p_real.size) for g in groups])
+    tails = np.empty((kinds.size, 2, thresholds.size))  # kind, item group (warm, cold), threshold
+    for a, k in enumerate(kinds):
+        of_kind = kind_noise == k
+        for g in groups:
+            tails[a, int(g)] = _upper_tails(p_noise[of_kind & (cold_noise == g)], thresholds, int(of_kind.sum()))
+    best, best_w = -1.0, np.full(kinds.size, 1.0 / kinds.size)
+    for w in sorted(_simplex(kinds.size, steps), key=lambda v: float(np.abs(v - 1.0 / kinds.size).sum())):
+        q = np.tensordot(w, tails, axes=1)
+        ok = q >= min_tail
+        share = float((real[ok] / q[ok]).min()) if ok.any() else -1.0
+        if share > best + 1e-9:
+            best, best_w = share, w
+    return {int(k): float(v) for k, v in zip(kinds, best_w, strict=True)}
 
 
 def fit_item_group_calibrations(
@@ -172,6 +226,7 @@ def fit_item_group_calibrations(
     overall: Calibration,
     groups: int,
     mode: str,
+    kind_noise: np.ndarray | None = None,
 ) -> list[Calibration]:
     """`fit_group_calibrations` within each item group (warm, then cold): 2 x `groups` calibrations, or `groups`
     with `mode` "none".
@@ -180,27 +235,46 @@ def fit_item_group_calibrations(
     noise lands on the long tail: 23% of cold rows were noise, 4.9% of warm ones; docs/quality.md). A group's
     share is not observed; `mode` guesses it: `mix`, the overall share times the group's share of the corruptions
     over its share of the real rows; `data`, the mean of the one-calibration posterior over the group's rows;
-    `min`, the lower of the two; `warm`, that for warm items, cold items as with one calibration. Which is right
-    depends on the noise kind, so the scorer's default is "none" (measured in docs/quality.md). An item group
-    with too few rows keeps the position calibrations.
+    `min`, the lower of the two; `warm`, that for warm items, cold items as with one calibration; `odds`, the
+    position calibrations themselves with each item group's posterior odds scaled to its share under `mix` with
+    the corruption kinds reweighted to the mix that the real log's upper tail reads (`noise_kind_weights` on
+    `kind_noise`, each held-out corruption's kind; `shift_prior`). Which is right depends on the noise kind
+    (measured in docs/quality.md). An item group with too few rows keeps the position calibrations.
     """
     if mode not in ITEM_GROUPINGS:
         raise UsageError(f"item_calibration {mode!r}: choose one of {', '.join(ITEM_GROUPINGS)}")
     base = fit_group_calibrations(p_real, g_real, p_noise, g_noise, overall, groups)
     if mode == "none":
         return base
+    kinds = kind_noise if mode == "odds" else None
+    weights = noise_kind_weights(p_real, cold_real, p_noise, cold_noise, kinds) if kinds is not None else {}
     out: list[Calibration] = []
     for k in (False, True):
         r, c = cold_real == k, cold_noise == k
         if r.sum() < 100 or c.sum() < 20 or (mode == "warm" and k):
             out += base
             continue
-        mix = float(np.clip(overall.prior * c.mean() / r.mean(), 0.0, 0.5))
+        on_group = sum(w * float(c[kinds == kd].mean()) for kd, w in weights.items()) if kinds is not None else c.mean()
+        mix = float(np.clip(overall.prior * on_group / r.mean(), 0.0, 0.5))
+        if mode == "odds":
+            out += [shift_prior(cal, mix) for cal in base]
+            continue
         data = float(np.clip(overall(p_real[r]).mean(), 0.0, 0.5))
         prior = {"mix": mix, "data": data}.get(mode, min(mix, data))
         sub = fit_calibration(p_real[r], p_noise[c], prior=prior)
         out += fit_group_calibrations(p_real[r], g_real[r], p_noise[c], g_noise[c], sub, groups)
     return out
+
+
+def shift_prior(cal: Calibration, prior: float) -> Calibration:
+    """`cal` with its posterior odds scaled by the odds of `prior` over those of its own noise share (Bayes' rule
+    for a group whose noise share differs while its outputs look like the pool's)."""
+    if prior == cal.prior:
+        return cal
+    odds = (prior / max(1.0 - prior, 1e-9)) / (cal.prior / max(1.0 - cal.prior, 1e-9)) if cal.prior > 0 else 1.0
+    post = np.clip(cal.posterior, 0.0, 1.0 - 1e-9)
+    shifted = np.where(cal.posterior >= 1.0, 1.0, post * odds / (1.0 - post + post * odds))
+    return Calibration(centres=cal.centres, posterior=shifted, prior=prior, kind=f"{cal.kind}+odds")
 
 
 def calibration_groups(end: np.ndarray, cold: np.ndarray, n_cals: int, groups: int) -> np.ndarray:

@@ -153,7 +153,7 @@ def test_item_group_calibration_keeps_each_groups_order(workdir_copy: Path, monk
 
     def split(cfg: ScorerOptions) -> IadsrScorer:
         o = IadsrOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, seed=cfg.seed, device=cfg.device)
-        o.item_calibration = "mix"
+        o.item_calibration = "odds"  # the held-out corruptions' kinds reach the calibration
         return IadsrScorer(options=o, backbone=cfg.backbone)
 
     monkeypatch.setitem(scorers_mod.SCORERS, "iadsr", split)
@@ -163,6 +163,7 @@ def test_item_group_calibration_keeps_each_groups_order(workdir_copy: Path, monk
     assert default["estimated_noise_rate_by_item"] == {} and len(default["calibration_by_position"]) == END_GROUPS
     assert set(det["estimated_noise_rate_by_item"]) == {"warm", "cold"}
     assert len(det["calibration_by_position"]) == 2 * END_GROUPS
+    assert any(kind.endswith("+odds") for kind in det["calibration_by_position"]), det["calibration_by_position"]
     assert after["noise_score"].is_between(0.0, 1.0).all()
     group = end_group(Segments.from_sorted_ids(before["user_id"].to_numpy())) + 10 * before["is_cold"].to_numpy()
     for g in np.unique(group):

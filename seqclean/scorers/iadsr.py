@@ -199,7 +199,8 @@ class IadsrScorer:
         self.cold, lab = ctx.cold, hc.label
         real = (p_real, end_group(real_segs), ctx.cold[real_iid])
         noise = (p_held[lab], end_group(hc.segs)[lab], ctx.cold[hc.iid[lab]])
-        self.group_calibration = fit_item_group_calibrations(*real, *noise, cal, END_GROUPS, o.item_calibration)
+        mode, kinds = o.item_calibration, hc.kind[lab]
+        self.group_calibration = fit_item_group_calibrations(*real, *noise, cal, END_GROUPS, mode, kinds)
         last2 = from_end(hc.segs) < 2
         self.fit_report = {
             "fit_users": int(n_seg),
