@@ -159,7 +159,7 @@ def apply_group_calibrations(p: np.ndarray, group: np.ndarray, cals: list[Calibr
     return out
 
 
-ITEM_GROUPINGS = ("none", "mix", "data", "min", "warm", "odds")
+ITEM_GROUPINGS = ("none", "mix", "data", "min", "warm", "odds", "odds_down")
 
 
 def _upper_tails(p: np.ndarray, thresholds: np.ndarray, total: int) -> np.ndarray:
@@ -238,7 +238,8 @@ def fit_item_group_calibrations(
     `min`, the lower of the two; `warm`, that for warm items, cold items as with one calibration; `odds`, the
     position calibrations themselves with each item group's posterior odds scaled to its share under `mix` with
     the corruption kinds reweighted to the mix that the real log's upper tail reads (`noise_kind_weights` on
-    `kind_noise`, each held-out corruption's kind; `shift_prior`). Which is right depends on the noise kind
+    `kind_noise`, each held-out corruption's kind; `shift_prior`); `odds_down`, the same but never above the pooled
+    share (within one fit, a group's posterior only ever falls). Which is right depends on the noise kind
     (measured in docs/quality.md). An item group with too few rows keeps the position calibrations.
     """
     if mode not in ITEM_GROUPINGS:
@@ -246,7 +247,7 @@ def fit_item_group_calibrations(
     base = fit_group_calibrations(p_real, g_real, p_noise, g_noise, overall, groups)
     if mode == "none":
         return base
-    kinds = kind_noise if mode == "odds" else None
+    kinds = kind_noise if mode.startswith("odds") else None
     weights = noise_kind_weights(p_real, cold_real, p_noise, cold_noise, kinds) if kinds is not None else {}
     out: list[Calibration] = []
     for k in (False, True):
@@ -256,8 +257,8 @@ def fit_item_group_calibrations(
             continue
         on_group = sum(w * float(c[kinds == kd].mean()) for kd, w in weights.items()) if kinds is not None else c.mean()
         mix = float(np.clip(overall.prior * on_group / r.mean(), 0.0, 0.5))
-        if mode == "odds":
-            out += [shift_prior(cal, mix) for cal in base]
+        if mode.startswith("odds"):
+            out += [shift_prior(cal, min(mix, overall.prior) if mode == "odds_down" else mix) for cal in base]
             continue
         data = float(np.clip(overall(p_real[r]).mean(), 0.0, 0.5))
         prior = {"mix": mix, "data": data}.get(mode, min(mix, data))

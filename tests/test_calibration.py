@@ -136,3 +136,15 @@ def test_odds_keeps_the_pooled_shapes_and_moves_each_group_to_its_share(noise_co
         order = np.argsort(p[m], kind="stable")
         assert np.all(np.diff(post[m][order]) >= 0) and np.all(np.diff(pooled[m][order]) >= 0)
     assert np.array_equal(shift_prior(base[2], base[2].prior).posterior, base[2].posterior)
+
+
+def test_odds_down_only_lowers_a_groups_share() -> None:
+    p, g, cold, noise, p_noise, g_noise, cold_noise, kind = _kinds_log(7, 0.6)
+    overall = fit_calibration(p, p_noise)
+    args = (p, g, cold, p_noise, g_noise, cold_noise, overall, 3)
+    base = fit_item_group_calibrations(*args, "none")
+    odds = item_group_report(fit_item_group_calibrations(*args, "odds", kind), 3)
+    down = fit_item_group_calibrations(*args, "odds_down", kind)
+    assert odds["cold"] > overall.prior > odds["warm"]  # the cold items hold most of the noise here
+    assert item_group_report(down, 3) == {"warm": odds["warm"], "cold": round(overall.prior, 6)}
+    assert all(np.array_equal(a.posterior, b.posterior) for a, b in zip(down[3:], base, strict=True))

@@ -31,8 +31,8 @@ class IadsrOptions:
     calibration; the noise share is still estimated from `p`): a soft AND, so an item ranks high only when its
     text disagrees with the user too (`detector.agreement_report`). 0 = the detector alone."""
     item_calibration: str = "none"
-    """Calibrate cold and warm items apart (`calibration.fit_item_group_calibrations`): none, mix, data, min, warm
-    or odds. Off by default: each mode costs some noise kind (docs/quality.md)."""
+    """Calibrate cold and warm items apart (`calibration.fit_item_group_calibrations`): none, mix, data, min,
+    warm, odds or odds_down. Off by default: each mode costs some noise kind (docs/quality.md)."""
     end_stack_draws: int = 8
     """Held-out corruption draws the end stack (`end_stack.py`) is fitted on; 0 = no stack."""
     detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
