@@ -247,7 +247,7 @@ def fit_item_group_calibrations(
     base = fit_group_calibrations(p_real, g_real, p_noise, g_noise, overall, groups)
     if mode == "none":
         return base
-    kinds = kind_noise if mode.startswith("odds") else None
+    kinds = kind_noise if mode in ("odds", "odds_down") else None
     weights = noise_kind_weights(p_real, cold_real, p_noise, cold_noise, kinds) if kinds is not None else {}
     out: list[Calibration] = []
     for k in (False, True):
@@ -257,7 +257,7 @@ def fit_item_group_calibrations(
             continue
         on_group = sum(w * float(c[kinds == kd].mean()) for kd, w in weights.items()) if kinds is not None else c.mean()
         mix = float(np.clip(overall.prior * on_group / r.mean(), 0.0, 0.5))
-        if mode.startswith("odds"):
+        if mode in ("odds", "odds_down"):
             out += [shift_prior(cal, min(mix, overall.prior) if mode == "odds_down" else mix) for cal in base]
             continue
         data = float(np.clip(overall(p_real[r]).mean(), 0.0, 0.5))
