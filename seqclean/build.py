@@ -51,6 +51,7 @@ def embed_config(o: Options) -> Any:
             train_users=b.train_users,
             max_steps=b.max_steps,
             valid_users=b.valid_users,
+            decoys=b.decoys,
         ),
         collab_embeddings=e.collab_embeddings,
         duplicates=e.duplicates,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from seqclean.errors import MissingInputError, UsageError
-from seqclean.option_checks import flag
+from seqclean.option_checks import check_decoys, flag
 from seqclean.option_checks import nonneg as _nonneg
 from seqclean.option_checks import positive as _positive
 from seqclean.option_checks import unit as _unit
@@ -118,6 +118,9 @@ class BackboneOptions:
     train_users: int = opt(100_000, "Train the backbone on a seeded sample of this many users (0: all).")
     max_steps: int = opt(10_000, "Most backbone optimizer steps in all epochs (0: no limit).")
     valid_users: int = opt(10_000, "Users (a seeded sample) ranked to validate each backbone epoch.")
+    decoys: str = opt(
+        "auto", "Known decoy rows in the backbone's training data: a share, 0, or auto (0.1 on short logs)."
+    )
     retrain: bool = opt(False, "Train the backbone from scratch even when the workdir holds one to fine-tune.")
     finetune_epochs: int = opt(5, "Most epochs fine-tuning the previous backbone on a grown log (0: keep its weights).")
     retrain_after_days: float = opt(30.0, "Retrain from scratch when its last full training is older (days).")
@@ -135,6 +138,7 @@ class BackboneOptions:
             raise UsageError(f"--retrain-after-days {self.retrain_after_days}: must be 0 or more")
         for name in ("retrain_new_items", "retrain_new_interactions"):
             _unit(name, getattr(self, name))
+        check_decoys(self.decoys)
 
 
 @dataclass

@@ -24,3 +24,14 @@ def nonneg(name: str, value: int) -> None:
 def unit(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise UsageError(f"{flag(name)} {value}: must be between 0 and 1")
+
+
+def check_decoys(setting: str) -> None:
+    """Usage error (exit 2) unless `setting` is `auto` or a share between 0 and 0.5."""
+    text = str(setting).strip().lower()
+    try:
+        ok = text == "auto" or 0.0 <= float(text) <= 0.5
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UsageError(f"--decoys {setting}: give auto or a share between 0 and 0.5 (0: none)")

@@ -9,20 +9,20 @@ seed, written to `workdir/backbone-clean/`), refits the alignment and the detect
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from seqclean.config import ROUNDS
+from seqclean.decoys import AUTO_MAX_MEAN_LENGTH, read_decoys
 from seqclean.errors import UsageError
 from seqclean.interests import Segments
 from seqclean.io import ROW_INDEX, read_users
 from seqclean.progress import ProgressFn
 from seqclean.scorers.base import Scorer
-from seqclean.workdir import CLEAN_BACKBONE_DIR, SEQUENCES, Workdir
-
-AUTO_MAX_MEAN_LENGTH = 20.0
+from seqclean.workdir import BACKBONE_DIR, CLEAN_BACKBONE_DIR, SEQUENCES, Workdir
 
 
 def check_rounds(rounds: str | int, scorer: str) -> None:
@@ -37,8 +37,10 @@ def check_rounds(rounds: str | int, scorer: str) -> None:
 
 
 def resolve_rounds(rounds: str | int, scorer: str, manifest: dict[str, Any]) -> tuple[int, str]:
-    """(rounds to run, why). `auto`: 2 when users average fewer than `AUTO_MAX_MEAN_LENGTH` interactions and the
-    workdir's backbone was trained by seqclean, else 1. Short sequences are where round 1's backbone is weakest
+    """(rounds to run, why). `auto`: 1 when the backbone was trained with decoys (`seqclean.decoys`: they repair
+    the noise-share estimate that the second round was for, and a second round makes it overshoot); else 2 when
+    users average fewer than `AUTO_MAX_MEAN_LENGTH` interactions and the workdir's backbone was trained by
+    seqclean, else 1. Short sequences are where round 1's backbone is weakest
     and its noise-share estimate lowest (docs/quality.md, "Self-cleaning round"); on long ones the second round
     gained little for about twice the cost."""
     if str(rounds).strip().lower() != "auto":
@@ -46,6 +48,8 @@ def resolve_rounds(rounds: str | int, scorer: str, manifest: dict[str, Any]) -> 
     emb = manifest.get("embed") or {}
     mean = float(emb.get("n_interactions", 0)) / max(int(emb.get("n_users", 1)), 1)
     trained = (manifest.get("backbone") or {}).get("kind") not in (None, "byo")
+    if scorer == "iadsr" and int((manifest.get("backbone") or {}).get("decoys", 0)) > 0:
+        return 1, "auto: the backbone was trained with decoys (the noise share is read against fitted noise)"
     if scorer == "iadsr" and trained and mean < AUTO_MAX_MEAN_LENGTH:
         return 2, f"auto: {mean:.1f} interactions per user (< {AUTO_MAX_MEAN_LENGTH:g})"
     reason = f"{mean:.1f} interactions per user" if trained else "no backbone trained by seqclean"
@@ -93,7 +97,10 @@ def self_clean(
         raise UsageError(
             "--rounds 2 retrains the backbone, but this workdir's vectors came from --collab-embeddings; use --rounds 1"
         )
+    decoys = read_decoys(wd.file(BACKBONE_DIR))  # the same decoys again, so the detector finds fitted ones
     cfg = BackboneConfig(**section["config"])
+    if decoys is None:  # a backbone trained without decoys: none in this round's either
+        cfg = replace(cfg, decoys="0")
     seq_path = wd.file(SEQUENCES)
     history: list[dict[str, Any]] = []
     for r in range(2, rounds + 1):
@@ -101,7 +108,13 @@ def self_clean(
         row_index, scores = round_scores(scorer, seq_path, bounds, progress)
         drop = top_share(row_index, scores, est)
         info = train_backbone(
-            cfg, wd.path, manifest["columns"]["item"], progress, exclude_rows=drop, out_name=CLEAN_BACKBONE_DIR
+            cfg,
+            wd.path,
+            manifest["columns"]["item"],
+            progress,
+            exclude_rows=drop,
+            out_name=CLEAN_BACKBONE_DIR,
+            decoys=decoys,
         )
         history.append(
             {

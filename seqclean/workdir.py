@@ -47,6 +47,7 @@ BACKBONE_WEIGHTS = "model.pt"
 BACKBONE_ITEM_EMBEDDINGS = "item_embeddings.parquet"
 BACKBONE_ONNX = "onnx/model.onnx"
 BACKBONE_HISTORY = "history.json"
+BACKBONE_DECOYS = "decoys.parquet"  # the decoys the backbone trained with (`seqclean.decoys`)
 
 # score
 SCORES = "scores.parquet"

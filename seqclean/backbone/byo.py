@@ -27,7 +27,7 @@ from seqclean.backbone.config import (
 )
 from seqclean.errors import InputDataError
 from seqclean.io import input_errors, require_columns, scan_table, write_json
-from seqclean.workdir import ITEMS
+from seqclean.workdir import BACKBONE_DECOYS, ITEMS
 
 VECTOR = "vector"
 
@@ -89,7 +89,7 @@ def write_byo_backbone(path: Path, cfg: BackboneConfig, workdir: Path, item_col:
     table = load_collab_embeddings(path, items, item_col)
     out = workdir / BACKBONE_DIR
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / MODEL_PT, out / ONNX_MODEL):
+    for stale in (out / MODEL_PT, out / ONNX_MODEL, out / BACKBONE_DECOYS):  # no decoys: nothing trained here
         stale.unlink(missing_ok=True)
     write_item_embeddings(out / ITEM_EMBEDDINGS, items.sort("iid"), item_col, table)
     pooling = {"pooling": "causal exponentially decayed mean over the last max_len items", "decay": BYO_DECAY}

@@ -18,6 +18,7 @@ import polars as pl
 from seqclean.config import DEFAULTS, LOSSES
 from seqclean.errors import MissingInputError, UsageError
 from seqclean.io import write_parquet
+from seqclean.option_checks import check_decoys
 from seqclean.workdir import (
     BACKBONE_CONFIG,
     BACKBONE_DIR,
@@ -66,6 +67,7 @@ class BackboneConfig:
     train_users: int = DEFAULTS.backbone.train_users
     max_steps: int = DEFAULTS.backbone.max_steps
     valid_users: int = DEFAULTS.backbone.valid_users
+    decoys: str = DEFAULTS.backbone.decoys
 
     def validate(self) -> None:
         if self.model not in MODELS:
@@ -82,6 +84,7 @@ class BackboneConfig:
         for name, value in (("--train-users", self.train_users), ("--max-steps", self.max_steps)):
             if value < 0:
                 raise UsageError(f"{name} {value}: must be 0 (no limit) or more")
+        check_decoys(self.decoys)
         if self.valid_users < 1:
             raise UsageError(f"--valid-users {self.valid_users}: must be at least 1")
         if self.patience < 1:

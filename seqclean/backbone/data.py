@@ -14,19 +14,31 @@ import polars as pl
 
 
 def read_sequences(
-    path: Path, exclude_rows: np.ndarray | None = None, uids: np.ndarray | None = None
+    path: Path,
+    exclude_rows: np.ndarray | None = None,
+    uids: np.ndarray | None = None,
+    decoys: pl.DataFrame | None = None,
 ) -> list[np.ndarray]:
     """Per user (uid order), the iid sequence in position order, from sequences.parquet; without the rows
     whose input `row_index` is in `exclude_rows` (the self-cleaning round trains on the log without them);
-    only the users in `uids` when given (a training budget reads its sample, not the log).
+    only the users in `uids` when given (a training budget reads its sample, not the log); with `decoys`
+    inserted when given (`seqclean.decoys`).
 
     Views into one int64 array cut at each new uid: no Python object per interaction (`to_list()` on
     the grouped ids cost about 36 bytes an interaction, 1.8 GB at 50M rows; docs/scale.md)."""
-    df = _scan(path, exclude_rows, uids).select("uid", "position", "iid").sort("uid", "position").collect()
+    cols = ("uid", "position", "iid") + (("row_index",) if decoys is not None else ())
+    df = _scan(path, exclude_rows, uids).select(*cols).sort("uid", "position").collect()
     if df.height == 0:
         return []
     iid = df["iid"].to_numpy().astype(np.int64)
-    return np.split(iid, np.flatnonzero(np.diff(df["uid"].to_numpy())) + 1)
+    uid = df["uid"].to_numpy()
+    if decoys is not None:
+        from seqclean.decoys import with_decoys
+        from seqclean.interests import Segments
+
+        c = with_decoys(iid, Segments.from_sorted_ids(uid), df["row_index"].to_numpy().astype(np.int64), decoys)
+        return np.split(c.iid, c.segs.start[1:])
+    return np.split(iid, np.flatnonzero(np.diff(uid)) + 1)
 
 
 def user_lengths(path: Path, exclude_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -48,6 +48,7 @@ from seqclean.backbone.data import (
 from seqclean.backbone.loop import length_batches, resolve_device, torch_threads
 from seqclean.backbone.loss import TRAINING, NextItemLoss, popularity_prior, resolve_loss, sampling_distribution
 from seqclean.backbone.runner import BackboneRunner
+from seqclean.decoys import DECOYS, decoy_rate, plant_decoys, write_decoys
 from seqclean.errors import InputDataError
 from seqclean.io import write_bytes, write_json
 from seqclean.progress import ProgressFn, no_progress
@@ -182,6 +183,7 @@ def train_backbone(
     trained: np.ndarray | None = None,
     exclude_rows: np.ndarray | None = None,
     out_name: str = BACKBONE_DIR,
+    decoys: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Train on `workdir/sequences.parquet`, write the backbone outputs to `workdir/out_name`; returns the
     manifest section.
@@ -189,7 +191,9 @@ def train_backbone(
     Fine-tuning (`seqclean.backbone.incremental`): `init(model)` sets the starting weights, and with
     `cfg.epochs == 0` they are kept as they are. `trained`: per iid, the interactions each item's row was
     trained on (`n_trained`; default: its interactions in the sequences). `exclude_rows`: input row indices
-    left out of training (the self-cleaning round, `seqclean.selfclean`); every item keeps its iid."""
+    left out of training (the self-cleaning round, `seqclean.selfclean`); every item keeps its iid. `decoys`:
+    the decoys to train with (the self-cleaning round passes the first backbone's); default: `cfg.decoys` of
+    the rows, planted afresh (`seqclean.decoys`) and written next to the weights."""
     import torch
 
     from seqclean.backbone.export import export_onnx, torch_hidden
@@ -201,15 +205,27 @@ def train_backbone(
     items = pl.read_parquet(workdir / ITEMS, columns=["iid", item_col]).sort("iid")
     n_items = items.height
     uid, length = user_lengths(workdir / SEQUENCES, exclude_rows)
+    rate = decoy_rate(cfg.decoys, float(length.sum()) / max(length.size, 1))
+    if decoys is None and rate > 0 and not keep:
+        decoys = plant_decoys(workdir / SEQUENCES, n_items, rate, cfg.seed)
     eligible = uid[length >= 2]
     pick = sample_users(eligible.size, cfg.train_users, cfg.seed)
     if pick.size < eligible.size:  # the training budget: only its sample is read; trained counts are its own
-        users = read_sequences(workdir / SEQUENCES, exclude_rows, eligible[pick])
+        users = read_sequences(workdir / SEQUENCES, exclude_rows, eligible[pick], decoys)
         seqs = read_sequences(workdir / SEQUENCES, exclude_rows, uid[:64])  # the ONNX check's probe
-        trained = trained if trained is not None else _counts(users, n_items)
+        if trained is None:  # the log's interactions only: a decoy does not make an item's vector more reliable
+            own = _counts(users, n_items)
+            if decoys is not None:
+                d = decoys.filter(pl.col("uid").is_in(pl.Series(eligible[pick].astype(np.int64)).implode()))
+                own -= np.bincount(d["iid"].to_numpy(), minlength=n_items + 1)
+            trained = own
     else:
         seqs = read_sequences(workdir / SEQUENCES, exclude_rows)
-        users = [s for s in seqs if len(s) >= 2]
+        users = [
+            s
+            for s in (read_sequences(workdir / SEQUENCES, exclude_rows, None, decoys) if decoys is not None else seqs)
+            if len(s) >= 2
+        ]
     if keep:
         assert init is not None
         model = build_model(cfg.model, cfg.model_args(n_items))
@@ -238,6 +254,10 @@ def train_backbone(
     config = {"kind": cfg.model, "model_args": cfg.model_args(n_items), "options": asdict(cfg), "training": TRAINING}
     write_json(config, out / CONFIG_JSON)
     write_item_embeddings(out / ITEM_EMBEDDINGS, items, item_col, model.item_emb.weight.detach().numpy(), trained)
+    if decoys is not None:
+        write_decoys(decoys, out)
+    elif not keep:  # kept weights keep the decoys they were trained with
+        (out / DECOYS).unlink(missing_ok=True)
     export_onnx(model, out / ONNX_MODEL, cfg.max_len)
 
     # the ONNX graph must give torch's numbers on real sequences (windows of the log, right-padded)
@@ -257,6 +277,7 @@ def train_backbone(
         "loss": result.loss,
         "popularity_prior": result.prior is not None,
         "train_users": len(users),
+        "decoys": 0 if decoys is None else decoys.height,
         "steps": result.steps,
         "valid_users": result.valid_users,
         "dim": cfg.hidden,

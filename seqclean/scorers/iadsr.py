@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from seqclean import seqdetector as sd
 from seqclean.align import Alignment, fit_alignment
@@ -37,11 +36,12 @@ from seqclean.features import (
     compute_features,
     interest_pairs,
 )
-from seqclean.interests import END_GROUPS, Segments, end_group, from_end, shift_back
+from seqclean.interests import END_GROUPS, Segments, end_group, from_end
 from seqclean.metrics import ece, roc_auc
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.scorers.base import Context
-from seqclean.scorers.iadsr_options import COMPONENT_COLUMNS, IadsrOptions, sequences_of
+from seqclean.scorers.draws import DrawSource
+from seqclean.scorers.iadsr_options import COMPONENT_COLUMNS, IadsrOptions, fit_sample, sequences_of
 from seqclean.suggest import aligned_catalogue, aligned_suggestions, suggestion_pool
 from seqclean.workdir import Workdir, workdir_errors
 
@@ -91,14 +91,10 @@ class IadsrScorer:
         self.spaces = Spaces(sem=semantic, col=col, count=count, probe=np.sort(probe))
 
         users = np.sort(rng.choice(n_users, size=min(o.fit_users, n_users), replace=False))
-        frame = (
-            pl.scan_parquet(seq_path)
-            .filter(pl.col("uid").is_in(pl.Series(users.astype(np.int32)).implode()))
-            .select("uid", "position", "iid")
-            .sort("uid", "position")
-            .collect()
-        )
+        use = o.decoys != "fresh"
+        frame, decoys = fit_sample(seq_path, users, (self.backbone or wd.path) if use else None)
         iid, segs, seqs = sequences_of(frame)
+        rows = frame["row_index"].to_numpy().astype(np.int64) if "row_index" in frame.columns else np.arange(iid.size)
         progress("fit detector", 1, 5)
         states = self.runner.states_for_sequences(seqs)
         s_sem, s_col, l_sem, l_col = interest_pairs(iid, segs, states, semantic)
@@ -113,28 +109,10 @@ class IadsrScorer:
             held[: max(1, n_seg // 5)] = True
         rows_held = held[segs.seg]
         so = sd.SeqDetectorOptions(seed=o.seed, members=o.members, steps=o.steps, **o.detector)
-        spaces = self.spaces
-        align = self.align
         short = self._sem_short()
-
-        def corrupted(mask: np.ndarray, r: np.random.Generator) -> tuple[sd.Corruption, dict[str, np.ndarray]]:
-            sub_iid = iid[mask]
-            sub_segs = Segments.from_sorted_ids(segs.seg[mask])
-            c = sd.corrupt_sequences(
-                sub_iid,
-                sub_segs,
-                r,
-                n_items=n_items,
-                popularity=count,
-                col=col,
-                sem=semantic,
-                prev_state=shift_back(states[mask], sub_segs),
-                replace_rate=so.replace_rate,
-                insert_rate=so.insert_rate,
-                mix=so.mix,
-            )
-            c_states = self.runner.states_for_sequences(np.split(c.iid, c.segs.start[1:]))
-            return c, compute_features(c.iid, c.segs, c_states, spaces, align)
+        src = DrawSource(iid, segs, rows, states, decoys, self.runner, self.spaces, self.align, so)
+        train_kind, held_kind = o.decoys, "fresh" if o.decoys == "fresh" else "decoys"  # fresh without decoys
+        cal_kind = held_kind if o.decoys == "fresh" else o.decoys_calibration
 
         first: dict[str, Any] = {}
         draws: dict[int, tuple[sd.Corruption, dict[str, np.ndarray]]] = {}
@@ -143,7 +121,7 @@ class IadsrScorer:
             d = e % so.corruptions
             if d not in draws:
                 cut = sd.truncation_mask(segs, np.random.default_rng([o.seed, 5, d]), so.truncate) if d else True
-                draws[d] = corrupted(~rows_held & cut, np.random.default_rng([o.seed, 1, d]))
+                draws[d] = src.draw(~rows_held & cut, np.random.default_rng([o.seed, 1, d]), train_kind)
             c, feats = draws[d]
             r = np.random.default_rng([o.seed, 3, e])
             keep = (r.random(c.iid.size) >= so.collab_dropout).astype(np.float32)
@@ -154,9 +132,9 @@ class IadsrScorer:
 
         progress("fit detector", 3, 5)
         t_fit = time.perf_counter()
-        c0, f0 = draws[0] = corrupted(~rows_held, np.random.default_rng([o.seed, 1, 0]))
+        c0, f0 = draws[0] = src.draw(~rows_held, np.random.default_rng([o.seed, 1, 0]), train_kind)
         first.update(feats=f0, label=c0.label, spec=sd.fit_input_spec(f0, c0.segs, col, count, o.cold_k))
-        vc, vf = corrupted(rows_held, np.random.default_rng([o.seed, 4]))
+        vc, vf = src.draw(rows_held, np.random.default_rng([o.seed, 4]), held_kind)
         x_valid = sd.position_inputs(vc.iid, vc.segs, vf, first["spec"], col, semantic, short, count)
         valid = (x_valid, sd.plan_windows(vc.segs.length, so.window, so.stride)[0], vc.label)
         nets, train_info = sd.train_members(epoch_data, n_in := sd.n_inputs(col, semantic), so, valid=valid)
@@ -175,7 +153,7 @@ class IadsrScorer:
         progress("fit detector", 4, 5)
 
         # held-out: detection quality on fresh corruption, then the real log's noise prior
-        hc, held_f = corrupted(rows_held, np.random.default_rng([o.seed, 2]))
+        hc, held_f = src.draw(rows_held, np.random.default_rng([o.seed, 2]), cal_kind)
         self.end_stack, self.agreement = None, 0.0  # `_raw` must read the detector alone, also on a refit
         p_held, _, w_held, sem_held = self._raw(hc.iid, hc.segs, held_f)
         real_iid = iid[rows_held]
@@ -183,8 +161,11 @@ class IadsrScorer:
         real_f = compute_features(real_iid, real_segs, states[rows_held], self.spaces, self.align)
         p_real, _, w_real, sem_real = self._raw(real_iid, real_segs, real_f)
         if o.end_stack_draws > 0:  # on fresh draws of the held-out users (real ends, as in the scored log) and `hc`
-            draws_k = (corrupted(rows_held, np.random.default_rng([o.seed, 6, k])) for k in range(o.end_stack_draws))
+            fixed = decoys is not None and held_kind == "decoys"  # the same draw every time: computed once
+            rngs = [np.random.default_rng([o.seed, 6, k]) for k in range(1 if fixed else o.end_stack_draws)]
+            draws_k = (src.draw(rows_held, r, held_kind) for r in rngs)
             parts = [stack_inputs(*self._raw(c.iid, c.segs, f)[0::2], c.segs, f) + (c.label,) for c, f in draws_k]
+            parts *= o.end_stack_draws if fixed else 1
             parts.append(stack_inputs(p_held, w_held, hc.segs, held_f) + (hc.label,))
             self.end_stack = fit_end_stack(tuple(np.concatenate(c) for c in zip(*parts, strict=True)))
             p_held = self.end_stack.apply(p_held, w_held, hc.segs, held_f)
@@ -207,6 +188,9 @@ class IadsrScorer:
             "fit_interactions": int(iid.size),
             "detector": "sequence transformer (seqclean/seqdetector.py)",
             "corruption_rate": round(float(first["label"].mean()), 6),
+            "examples": {"train": train_kind, "held_out": held_kind, "calibration": cal_kind, "decoys": decoys.height}
+            if decoys is not None
+            else {"train": "fresh", "held_out": "fresh", "calibration": "fresh", "decoys": 0},
             "estimated_noise_rate": round(self.calibration.prior, 6),
             "heldout_corruption_auc": round(roc_auc(hc.label, p_held), 6),
             "heldout_corruption_auc_last_two": round(roc_auc(hc.label[last2], p_held[last2]), 6),

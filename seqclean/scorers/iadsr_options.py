@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,14 @@ class IadsrOptions:
     item_calibration: str = "none"
     """Calibrate cold and warm items apart (`calibration.fit_item_group_calibrations`): none, mix, data, min,
     warm, odds or odds_down. Off by default: each mode costs some noise kind (docs/quality.md)."""
+    decoys: str = "stack"
+    """What the detector trains on when the backbone was trained with decoys (`seqclean.decoys`: noise it has
+    fitted, as it has fitted the log's own): `stack` (the decoys with fresh corruptions on top), `decoys`, or
+    `fresh` (no decoys anywhere, as for a backbone without them). Early stopping and the end stack then read the
+    held-out users' decoys. `scorers/draws.py` says why; docs/quality.md, "Decoys", what each measured."""
+    decoys_calibration: str = "stack"
+    """The held-out draw the calibration reads the noise share and the posterior against (with decoys):
+    `stack` or `decoys`."""
     end_stack_draws: int = 8
     """Held-out corruption draws the end stack (`end_stack.py`) is fitted on; 0 = no stack."""
     detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
@@ -48,3 +57,18 @@ def sequences_of(frame: pl.DataFrame) -> tuple[np.ndarray, Segments, list[np.nda
     segs = Segments.from_sorted_ids(uid)
     seqs = np.split(iid, segs.start[1:]) if iid.size else []
     return iid, segs, seqs
+
+
+def fit_sample(seq_path: Path, users: np.ndarray, backbone: Path | None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The fit users' rows (uid, position, iid, row_index; sorted) and the backbone's decoys among them (None
+    when `backbone` (a backbone directory or the workdir) is None or was trained without decoys)."""
+    from seqclean.decoys import read_decoys
+
+    frame = (
+        pl.scan_parquet(seq_path)
+        .filter(pl.col("uid").is_in(pl.Series(users.astype(np.int32)).implode()))
+        .select("uid", "position", "iid", *(["row_index"] if "row_index" in pl.read_parquet_schema(seq_path) else []))
+        .sort("uid", "position")
+        .collect()
+    )
+    return frame, None if backbone is None else read_decoys(backbone, users)
