@@ -157,3 +157,12 @@ def test_a_short_log_is_scored_by_a_detector_trained_on_decoys(tiny_inputs: tupl
     assert read_decoys(off) is None
     score(ScoreConfig(workdir=off))
     assert json.loads((off / "summary.json").read_text())["detector"]["examples"]["train"] == "fresh"
+
+
+def test_a_training_budget_keeps_only_its_samples_decoys(tmp_path: Path) -> None:
+    wd = _workdir(tmp_path)
+    info = train_backbone(tiny_backbone(epochs=1, train_users=10), wd, "item_id")
+    d = read_decoys(wd)
+    assert d is not None and info["decoys"] == d.height and d["uid"].n_unique() <= 10
+    trained = pl.read_parquet(wd / "backbone" / "item_embeddings.parquet")["n_trained"].sum()
+    assert trained == 10 * 8  # the sample's own interactions, its decoys not counted

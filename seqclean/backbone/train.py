@@ -48,7 +48,7 @@ from seqclean.backbone.data import (
 from seqclean.backbone.loop import length_batches, resolve_device, torch_threads
 from seqclean.backbone.loss import TRAINING, NextItemLoss, popularity_prior, resolve_loss, sampling_distribution
 from seqclean.backbone.runner import BackboneRunner
-from seqclean.decoys import DECOYS, decoy_rate, plant_decoys, write_decoys
+from seqclean.decoys import DECOYS, decoy_rate, plant_decoys, read_decoys, write_decoys
 from seqclean.errors import InputDataError
 from seqclean.io import write_bytes, write_json
 from seqclean.progress import ProgressFn, no_progress
@@ -206,18 +206,21 @@ def train_backbone(
     n_items = items.height
     uid, length = user_lengths(workdir / SEQUENCES, exclude_rows)
     rate = decoy_rate(cfg.decoys, float(length.sum()) / max(length.size, 1))
-    if decoys is None and rate > 0 and not keep:
+    if keep:  # kept weights: the decoys they were trained with, if any
+        decoys = read_decoys(workdir / out_name)
+    elif decoys is None and rate > 0:
         decoys = plant_decoys(workdir / SEQUENCES, n_items, rate, cfg.seed)
     eligible = uid[length >= 2]
     pick = sample_users(eligible.size, cfg.train_users, cfg.seed)
     if pick.size < eligible.size:  # the training budget: only its sample is read; trained counts are its own
+        if decoys is not None:  # only the sample's decoys are trained on, so only they are kept
+            decoys = decoys.filter(pl.col("uid").is_in(pl.Series(eligible[pick].astype(np.int64)).implode()))
         users = read_sequences(workdir / SEQUENCES, exclude_rows, eligible[pick], decoys)
         seqs = read_sequences(workdir / SEQUENCES, exclude_rows, uid[:64])  # the ONNX check's probe
         if trained is None:  # the log's interactions only: a decoy does not make an item's vector more reliable
             own = _counts(users, n_items)
             if decoys is not None:
-                d = decoys.filter(pl.col("uid").is_in(pl.Series(eligible[pick].astype(np.int64)).implode()))
-                own -= np.bincount(d["iid"].to_numpy(), minlength=n_items + 1)
+                own -= np.bincount(decoys["iid"].to_numpy(), minlength=n_items + 1)
             trained = own
     else:
         seqs = read_sequences(workdir / SEQUENCES, exclude_rows)
@@ -256,7 +259,7 @@ def train_backbone(
     write_item_embeddings(out / ITEM_EMBEDDINGS, items, item_col, model.item_emb.weight.detach().numpy(), trained)
     if decoys is not None:
         write_decoys(decoys, out)
-    elif not keep:  # kept weights keep the decoys they were trained with
+    else:
         (out / DECOYS).unlink(missing_ok=True)
     export_onnx(model, out / ONNX_MODEL, cfg.max_len)
 
