@@ -166,3 +166,22 @@ def test_a_training_budget_keeps_only_its_samples_decoys(tmp_path: Path) -> None
     assert d is not None and info["decoys"] == d.height and d["uid"].n_unique() <= 10
     trained = pl.read_parquet(wd / "backbone" / "item_embeddings.parquet")["n_trained"].sum()
     assert trained == 10 * 8  # the sample's own interactions, its decoys not counted
+
+
+def test_a_bad_decoys_share_is_a_usage_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from seqclean.cli import app
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    for bad in ("2", "lots", "-0.1"):
+        args = [
+            "embed",
+            "--interactions",
+            str(sample / "interactions.parquet"),
+            "--items",
+            str(sample / "items.parquet"),
+        ]
+        res = CliRunner().invoke(app, [*args, "--workdir", str(tmp_path / "wd"), "--decoys", bad])
+        assert res.exit_code == 2 and f"--decoys {bad}: give auto or a share between 0 and 0.5" in res.output
+    assert not (tmp_path / "wd").exists()
