@@ -35,7 +35,7 @@ def _coerce(path: Path, section: str, key: str, value: Any, tp: Any) -> Any:
         if key == "text_cols" and isinstance(value, list) and all(isinstance(v, str) for v in value):
             return ",".join(value)
         if (
-            key in ("threshold", "max_edits_per_user", "rounds")
+            key in ("threshold", "max_edits_per_user", "rounds", "decoys")
             and isinstance(value, int | float)
             and not isinstance(value, bool)
         ):

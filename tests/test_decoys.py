@@ -185,3 +185,12 @@ def test_a_bad_decoys_share_is_a_usage_error(tmp_path: Path) -> None:
         res = CliRunner().invoke(app, [*args, "--workdir", str(tmp_path / "wd"), "--decoys", bad])
         assert res.exit_code == 2 and f"--decoys {bad}: give auto or a share between 0 and 0.5" in res.output
     assert not (tmp_path / "wd").exists()
+
+
+def test_a_job_file_takes_decoys_as_a_number_or_auto(tmp_path: Path) -> None:
+    from seqclean.jobfile import load_toml
+
+    for line, want in (("decoys = 0.05", "0.05"), ('decoys = "auto"', "auto"), ("decoys = 0", "0")):
+        path = tmp_path / "job.toml"
+        path.write_text(f"[backbone]\n{line}\n")
+        assert load_toml(path)["decoys"] == want
