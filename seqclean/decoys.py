@@ -29,7 +29,6 @@ from seqclean.workdir import BACKBONE_DECOYS, BACKBONE_DIR
 if TYPE_CHECKING:  # the detector package imports the backbone's trainer, which imports this module
     from seqclean.seqdetector.corruption import Corruption
 
-DECOYS = BACKBONE_DECOYS
 UNIFORM, POPULARITY = 1, 2  # the corruption kinds' codes (`Corruption.kind`)
 AUTO_RATE = 0.1
 AUTO_MAX_MEAN_LENGTH = 20.0
@@ -93,13 +92,14 @@ def empty_decoys() -> pl.DataFrame:
 
 
 def write_decoys(decoys: pl.DataFrame, backbone_dir: Path) -> None:
-    write_parquet(decoys, backbone_dir / DECOYS)
+    write_parquet(decoys, backbone_dir / BACKBONE_DECOYS)
 
 
 def read_decoys(backbone: Path, uids: np.ndarray | None = None) -> pl.DataFrame | None:
     """The decoys of the backbone in `backbone` (its directory or the workdir; of `uids` only when given); None
     when it was trained without them."""
-    path = next((p for p in (backbone / DECOYS, backbone / BACKBONE_DIR / DECOYS) if p.exists()), None)
+    found = (p for p in (backbone, backbone / BACKBONE_DIR) if (p / BACKBONE_DECOYS).exists())
+    path = next((p / BACKBONE_DECOYS for p in found), None)
     if path is None:
         return None
     scan = pl.scan_parquet(path)

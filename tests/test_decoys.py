@@ -12,10 +12,11 @@ import polars as pl
 from seqclean.backbone import train_backbone
 from seqclean.backbone.byo import write_byo_backbone
 from seqclean.backbone.data import read_sequences
-from seqclean.decoys import DECOYS, plant_decoys, read_decoys, stacked, with_decoys
+from seqclean.decoys import plant_decoys, read_decoys, stacked, with_decoys
 from seqclean.interests import Segments
 from seqclean.selfclean import resolve_rounds
 from seqclean.seqdetector import corrupt_sequences
+from seqclean.workdir import BACKBONE_DECOYS
 from tests.tiny import tiny_backbone
 
 N_ITEMS = 40
@@ -115,7 +116,8 @@ def test_backbone_trains_with_its_decoys_and_keeps_them(tmp_path: Path) -> None:
     assert read_decoys(wd / "backbone") is None
 
     info = train_backbone(tiny_backbone(epochs=1, decoys="0"), wd, "item_id")
-    assert info["decoys"] == 0 and not (wd / "backbone" / DECOYS).exists() and read_decoys(wd / "backbone") is None
+    assert info["decoys"] == 0 and not (wd / "backbone" / BACKBONE_DECOYS).exists()
+    assert read_decoys(wd / "backbone") is None
 
 
 def test_auto_rounds_is_one_round_with_decoys() -> None:

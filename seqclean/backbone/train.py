@@ -48,11 +48,11 @@ from seqclean.backbone.data import (
 from seqclean.backbone.loop import length_batches, resolve_device, torch_threads
 from seqclean.backbone.loss import TRAINING, NextItemLoss, popularity_prior, resolve_loss, sampling_distribution
 from seqclean.backbone.runner import BackboneRunner
-from seqclean.decoys import DECOYS, decoy_rate, plant_decoys, read_decoys, write_decoys
+from seqclean.decoys import decoy_rate, plant_decoys, read_decoys, write_decoys
 from seqclean.errors import InputDataError
 from seqclean.io import write_bytes, write_json
 from seqclean.progress import ProgressFn, no_progress
-from seqclean.workdir import ITEMS, SEQUENCES
+from seqclean.workdir import BACKBONE_DECOYS, ITEMS, SEQUENCES
 
 ONNX_TOLERANCE = 1e-4
 
@@ -260,7 +260,7 @@ def train_backbone(
     if decoys is not None:
         write_decoys(decoys, out)
     else:
-        (out / DECOYS).unlink(missing_ok=True)
+        (out / BACKBONE_DECOYS).unlink(missing_ok=True)
     export_onnx(model, out / ONNX_MODEL, cfg.max_len)
 
     # the ONNX graph must give torch's numbers on real sequences (windows of the log, right-padded)
