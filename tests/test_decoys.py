@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from seqclean.backbone import train_backbone
 from seqclean.backbone.byo import write_byo_backbone
@@ -147,6 +148,9 @@ def test_a_short_log_is_scored_by_a_detector_trained_on_decoys(tiny_inputs: tupl
     summary = json.loads((wd / "summary.json").read_text())
     ex = summary["detector"]["examples"]
     assert ex["train"] == "stack" and ex["held_out"] == "decoys" and 0 < ex["decoys"] <= planted.height
+    reads = summary["detector"]["estimated_noise_rate_reads"]  # the share is read halfway between two references
+    assert set(reads) == {"stack", "decoys"}
+    assert summary["estimated_noise_rate"] == pytest.approx(0.5 * (reads["stack"] + reads["decoys"]), abs=2e-6)
     assert summary["self_clean"]["rounds"] == 1 and "decoys" in summary["self_clean"]["why"]
     s = pl.read_parquet(wd / "scores.parquet")
     assert s.height == n and s["row_index"].sort().to_list() == list(range(n))  # no decoy is scored
@@ -158,7 +162,8 @@ def test_a_short_log_is_scored_by_a_detector_trained_on_decoys(tiny_inputs: tupl
     embed(EmbedConfig(interactions=short, items=items, workdir=off, device="cpu", backbone=tiny_backbone(decoys="0")))
     assert read_decoys(off) is None
     score(ScoreConfig(workdir=off))
-    assert json.loads((off / "summary.json").read_text())["detector"]["examples"]["train"] == "fresh"
+    off_detector = json.loads((off / "summary.json").read_text())["detector"]
+    assert off_detector["examples"]["train"] == "fresh" and off_detector["estimated_noise_rate_reads"] == {}
 
 
 def test_a_training_budget_keeps_only_its_samples_decoys(tmp_path: Path) -> None:
@@ -196,3 +201,22 @@ def test_a_job_file_takes_decoys_as_a_number_or_auto(tmp_path: Path) -> None:
         path = tmp_path / "job.toml"
         path.write_text(f"[backbone]\n{line}\n")
         assert load_toml(path)["decoys"] == want
+
+
+def test_the_share_is_read_halfway_between_the_stacked_draw_and_the_decoys() -> None:
+    """Against an easier reference (the stacked draw's fresh half) the real noise reads rarer than against the
+    decoys; the share is the midpoint of the two reads, and both are reported."""
+    from seqclean.calibration import fit_calibration
+    from seqclean.scorers.draws import share_between
+
+    rng = np.random.default_rng(0)
+    clean, noise = rng.beta(2, 8, 9000), rng.beta(5, 3, 1000)  # a real log with 10% noise
+    p_real = np.concatenate([clean, noise])
+    p_decoys = rng.beta(5, 3, 400)  # noise like the log's own
+    p_stack = np.concatenate([rng.beta(5, 3, 400), rng.beta(9, 2, 400)])  # half of it easier to find
+    share, reads = share_between(p_real, p_stack, p_decoys)
+    assert reads["stack"] < reads["decoys"]
+    assert reads["stack"] == round(fit_calibration(p_real, p_stack).prior, 6)
+    assert reads["decoys"] == round(fit_calibration(p_real, p_decoys).prior, 6)
+    assert share == pytest.approx(0.5 * (reads["stack"] + reads["decoys"]), abs=1e-6)
+    assert abs(share - 0.1) < abs(reads["stack"] - 0.1)

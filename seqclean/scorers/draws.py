@@ -18,6 +18,7 @@ import polars as pl
 
 from seqclean import seqdetector as sd
 from seqclean.align import Alignment
+from seqclean.calibration import fit_calibration
 from seqclean.decoys import stacked, with_decoys
 from seqclean.features import Spaces, compute_features
 from seqclean.interests import Segments, shift_back
@@ -74,3 +75,16 @@ class DrawSource:
             c = c if base is None else stacked(base, c)
         c_states = self.runner.states_for_sequences(np.split(c.iid, c.segs.start[1:]))
         return c, compute_features(c.iid, c.segs, c_states, self.spaces, self.align)
+
+
+def share_between(p_real: np.ndarray, p_stack: np.ndarray, p_decoys: np.ndarray) -> tuple[float, dict[str, float]]:
+    """The real log's noise share, halfway between its reads against the stacked draw and the decoys alone, and
+    both reads (`IadsrOptions.decoys_calibration = "between"`).
+
+    Each read is biased, in opposite directions (docs/quality.md, "Reading the noise share between two
+    references"): the stacked draw's fresh half is easier to find than noise the backbone has fitted, so real
+    noise looks rarer than it is (low); the decoys are like the real noise but few, and the clean rows' upper
+    tail counts as noise against them (high). The midpoint halves the larger error.
+    """
+    low, high = fit_calibration(p_real, p_stack).prior, fit_calibration(p_real, p_decoys).prior
+    return 0.5 * (low + high), {"stack": round(low, 6), "decoys": round(high, 6)}

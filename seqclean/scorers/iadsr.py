@@ -40,7 +40,7 @@ from seqclean.interests import END_GROUPS, Segments, end_group, from_end
 from seqclean.metrics import ece, roc_auc
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.scorers.base import Context
-from seqclean.scorers.draws import DrawSource
+from seqclean.scorers.draws import DrawSource, share_between
 from seqclean.scorers.iadsr_options import COMPONENT_COLUMNS, IadsrOptions, fit_sample, sequences_of
 from seqclean.suggest import aligned_catalogue, aligned_suggestions, suggestion_pool
 from seqclean.workdir import Workdir, workdir_errors
@@ -112,7 +112,9 @@ class IadsrScorer:
         short = self._sem_short()
         src = DrawSource(iid, segs, rows, states, decoys, self.runner, self.spaces, self.align, so)
         train_kind, held_kind = o.decoys, "fresh" if o.decoys == "fresh" else "decoys"  # fresh without decoys
-        cal_kind = held_kind if o.decoys == "fresh" else o.decoys_calibration
+        cal_kind = (
+            held_kind if o.decoys == "fresh" else {"between": "stack"}.get(o.decoys_calibration, o.decoys_calibration)
+        )
 
         first: dict[str, Any] = {}
         draws: dict[int, tuple[sd.Corruption, dict[str, np.ndarray]]] = {}
@@ -160,17 +162,28 @@ class IadsrScorer:
         real_segs = Segments.from_sorted_ids(segs.seg[rows_held])
         real_f = compute_features(real_iid, real_segs, states[rows_held], self.spaces, self.align)
         p_real, _, w_real, sem_real = self._raw(real_iid, real_segs, real_f)
+        fixed = decoys is not None and held_kind == "decoys"  # the decoys draw is the same every time: once
+        reads: dict[str, float] = {}
+        n_draws = (
+            (1 if fixed else o.end_stack_draws) if o.end_stack_draws > 0 or o.decoys_calibration == "between" else 0
+        )
+        held_draws = [src.draw(rows_held, np.random.default_rng([o.seed, 6, k]), held_kind) for k in range(n_draws)]
+        raws = [self._raw(c.iid, c.segs, f) for c, f in held_draws]
         if o.end_stack_draws > 0:  # on fresh draws of the held-out users (real ends, as in the scored log) and `hc`
-            fixed = decoys is not None and held_kind == "decoys"  # the same draw every time: computed once
-            rngs = [np.random.default_rng([o.seed, 6, k]) for k in range(1 if fixed else o.end_stack_draws)]
-            draws_k = (src.draw(rows_held, r, held_kind) for r in rngs)
-            parts = [stack_inputs(*self._raw(c.iid, c.segs, f)[0::2], c.segs, f) + (c.label,) for c, f in draws_k]
+            parts = [
+                stack_inputs(r[0], r[2], c.segs, f) + (c.label,) for (c, f), r in zip(held_draws, raws, strict=True)
+            ]
             parts *= o.end_stack_draws if fixed else 1
             parts.append(stack_inputs(p_held, w_held, hc.segs, held_f) + (hc.label,))
             self.end_stack = fit_end_stack(tuple(np.concatenate(c) for c in zip(*parts, strict=True)))
             p_held = self.end_stack.apply(p_held, w_held, hc.segs, held_f)
             p_real = self.end_stack.apply(p_real, w_real, real_segs, real_f)
         cal = fit_calibration(p_real, p_held[hc.label])  # the noise share stays the detector's own estimate
+        if fixed and o.decoys_calibration == "between":  # the share read against the decoys alone, too
+            (dc, df), r = held_draws[0], raws[0]
+            p_dec = r[0] if self.end_stack is None else self.end_stack.apply(r[0], r[2], dc.segs, df)
+            share, reads = share_between(p_real, p_held[hc.label], p_dec[dc.label])
+            cal = fit_calibration(p_real, p_held[hc.label], prior=share)
         agreement = agreement_report(p_held, sem_held, hc.label, a := o.semantic_agreement)
         if a > 0:
             p_held, p_real = p_held * sem_held**a, p_real * sem_real**a
@@ -192,6 +205,7 @@ class IadsrScorer:
             if decoys is not None
             else {"train": "fresh", "held_out": "fresh", "calibration": "fresh", "decoys": 0},
             "estimated_noise_rate": round(self.calibration.prior, 6),
+            "estimated_noise_rate_reads": reads,
             "heldout_corruption_auc": round(roc_auc(hc.label, p_held), 6),
             "heldout_corruption_auc_last_two": round(roc_auc(hc.label[last2], p_held[last2]), 6),
             "calibration_by_position": [c.kind for c in self.group_calibration],

@@ -39,9 +39,10 @@ class IadsrOptions:
     fitted, as it has fitted the log's own): `stack` (the decoys with fresh corruptions on top), `decoys`, or
     `fresh` (no decoys anywhere, as for a backbone without them). Early stopping and the end stack then read the
     held-out users' decoys. `scorers/draws.py` says why; docs/quality.md, "Decoys", what each measured."""
-    decoys_calibration: str = "stack"
-    """The held-out draw the calibration reads the noise share and the posterior against (with decoys):
-    `stack` or `decoys`."""
+    decoys_calibration: str = "between"
+    """The held-out draw the calibration reads the noise share and the posterior against (with decoys): `stack`,
+    `decoys`, or `between` (the posterior against `stack`, the share halfway between its reads against `stack`
+    and the decoys alone: `draws.share_between`)."""
     end_stack_draws: int = 8
     """Held-out corruption draws the end stack (`end_stack.py`) is fitted on; 0 = no stack."""
     detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
