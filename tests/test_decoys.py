@@ -129,11 +129,14 @@ def test_auto_rounds_is_one_round_with_decoys() -> None:
     assert resolve_rounds("2", "iadsr", with_decoys_)[0] == 2
 
 
-def test_a_short_log_is_scored_by_a_detector_trained_on_decoys(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
-    """auto plants decoys on a log of short sequences; the detector trains on them, the scores cover the log's
-    own rows only, one round runs, and a rerun gives the same bytes."""
+def test_a_short_log_is_scored_by_a_detector_trained_on_decoys(
+    tiny_inputs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """auto plants decoys on a log of short sequences; the detector trains on them, the noise share is read
+    against them too, the scores cover the log's own rows only, one round runs, and a rerun gives the same bytes."""
     from seqclean.embed import EmbedConfig, embed
     from seqclean.score import ScoreConfig, score
+    from seqclean.scorers import draws
 
     inter, items = tiny_inputs
     log = pl.read_parquet(inter).sort("user_id", "timestamp")
@@ -144,7 +147,9 @@ def test_a_short_log_is_scored_by_a_detector_trained_on_decoys(tiny_inputs: tupl
     embed(EmbedConfig(interactions=short, items=items, workdir=wd, device="cpu", backbone=tiny_backbone()))
     planted = read_decoys(wd)
     assert planted is not None and planted.height == round(0.1 * n)
-    score(ScoreConfig(workdir=wd))
+    with monkeypatch.context() as m:  # this tiny log holds out fewer decoys than a read needs; read them anyway
+        m.setattr(draws, "MIN_DECOYS", 1)
+        score(ScoreConfig(workdir=wd))
     summary = json.loads((wd / "summary.json").read_text())
     ex = summary["detector"]["examples"]
     assert ex["train"] == "stack" and ex["held_out"] == "decoys" and 0 < ex["decoys"] <= planted.height
@@ -155,8 +160,14 @@ def test_a_short_log_is_scored_by_a_detector_trained_on_decoys(tiny_inputs: tupl
     s = pl.read_parquet(wd / "scores.parquet")
     assert s.height == n and s["row_index"].sort().to_list() == list(range(n))  # no decoy is scored
     first = (wd / "scores.parquet").read_bytes()
-    score(ScoreConfig(workdir=wd, rerun=True))
+    with monkeypatch.context() as m:
+        m.setattr(draws, "MIN_DECOYS", 1)
+        score(ScoreConfig(workdir=wd, rerun=True))
     assert (wd / "scores.parquet").read_bytes() == first
+    score(ScoreConfig(workdir=wd, rerun=True))  # too few held-out decoys: the stacked read alone
+    few = json.loads((wd / "summary.json").read_text())
+    assert few["detector"]["estimated_noise_rate_reads"] == {"stack": reads["stack"]}
+    assert few["estimated_noise_rate"] == pytest.approx(reads["stack"], abs=2e-6)
 
     off = tmp_path / "off"
     embed(EmbedConfig(interactions=short, items=items, workdir=off, device="cpu", backbone=tiny_backbone(decoys="0")))
@@ -220,3 +231,5 @@ def test_the_share_is_read_halfway_between_the_stacked_draw_and_the_decoys() -> 
     assert reads["decoys"] == round(fit_calibration(p_real, p_decoys).prior, 6)
     assert share == pytest.approx(0.5 * (reads["stack"] + reads["decoys"]), abs=1e-6)
     assert abs(share - 0.1) < abs(reads["stack"] - 0.1)
+    few, few_reads = share_between(p_real, p_stack, p_decoys[:5])  # too few decoys for a read: the stacked one
+    assert few == fit_calibration(p_real, p_stack).prior and set(few_reads) == {"stack"}

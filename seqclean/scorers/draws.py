@@ -24,6 +24,7 @@ from seqclean.features import Spaces, compute_features
 from seqclean.interests import Segments, shift_back
 
 KINDS = ("fresh", "decoys", "stack")
+MIN_DECOYS = 20  # held-out decoys below which the share is not read against them (as the group calibrations)
 
 
 @dataclass
@@ -84,7 +85,11 @@ def share_between(p_real: np.ndarray, p_stack: np.ndarray, p_decoys: np.ndarray)
     Each read is biased, in opposite directions (docs/quality.md, "Reading the noise share between two
     references"): the stacked draw's fresh half is easier to find than noise the backbone has fitted, so real
     noise looks rarer than it is (low); the decoys are like the real noise but few, and the clean rows' upper
-    tail counts as noise against them (high). The midpoint halves the larger error.
+    tail counts as noise against them (high). The midpoint halves the larger error. With fewer than
+    `MIN_DECOYS` held-out decoys there is no second read: the stacked one alone.
     """
-    low, high = fit_calibration(p_real, p_stack).prior, fit_calibration(p_real, p_decoys).prior
+    low = fit_calibration(p_real, p_stack).prior
+    if p_decoys.size < MIN_DECOYS:
+        return low, {"stack": round(low, 6)}
+    high = fit_calibration(p_real, p_decoys).prior
     return 0.5 * (low + high), {"stack": round(low, 6), "decoys": round(high, 6)}
