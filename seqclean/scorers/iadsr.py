@@ -162,25 +162,25 @@ class IadsrScorer:
         real_segs = Segments.from_sorted_ids(segs.seg[rows_held])
         real_f = compute_features(real_iid, real_segs, states[rows_held], self.spaces, self.align)
         p_real, _, w_real, sem_real = self._raw(real_iid, real_segs, real_f)
-        fixed = decoys is not None and held_kind == "decoys"  # the decoys draw is the same every time: once
+
+        def held_raw(k: int) -> tuple[sd.Corruption, dict[str, np.ndarray], tuple[np.ndarray, ...]]:
+            c, f = src.draw(rows_held, np.random.default_rng([o.seed, 6, k]), held_kind)
+            return c, f, self._raw(c.iid, c.segs, f)
+
         reads: dict[str, float] = {}
-        n_draws = (
-            (1 if fixed else o.end_stack_draws) if o.end_stack_draws > 0 or o.decoys_calibration == "between" else 0
-        )
-        held_draws = [src.draw(rows_held, np.random.default_rng([o.seed, 6, k]), held_kind) for k in range(n_draws)]
-        raws = [self._raw(c.iid, c.segs, f) for c, f in held_draws]
+        fixed = decoys is not None and held_kind == "decoys"  # the decoys draw is the same every time: once
+        dec = held_raw(0) if fixed and (o.end_stack_draws > 0 or o.decoys_calibration == "between") else None
         if o.end_stack_draws > 0:  # on fresh draws of the held-out users (real ends, as in the scored log) and `hc`
-            parts = [
-                stack_inputs(r[0], r[2], c.segs, f) + (c.label,) for (c, f), r in zip(held_draws, raws, strict=True)
-            ]
-            parts *= o.end_stack_draws if fixed else 1
+            runs = [dec] if dec else (held_raw(k) for k in range(o.end_stack_draws))
+            parts = [stack_inputs(r[0], r[2], c.segs, f) + (c.label,) for c, f, r in runs]
+            parts *= o.end_stack_draws if dec else 1
             parts.append(stack_inputs(p_held, w_held, hc.segs, held_f) + (hc.label,))
             self.end_stack = fit_end_stack(tuple(np.concatenate(c) for c in zip(*parts, strict=True)))
             p_held = self.end_stack.apply(p_held, w_held, hc.segs, held_f)
             p_real = self.end_stack.apply(p_real, w_real, real_segs, real_f)
         cal = fit_calibration(p_real, p_held[hc.label])  # the noise share stays the detector's own estimate
-        if fixed and o.decoys_calibration == "between":  # the share read against the decoys alone, too
-            (dc, df), r = held_draws[0], raws[0]
+        if dec and o.decoys_calibration == "between":  # the share read against the decoys alone, too
+            dc, df, r = dec
             p_dec = r[0] if self.end_stack is None else self.end_stack.apply(r[0], r[2], dc.segs, df)
             share, reads = share_between(p_real, p_held[hc.label], p_dec[dc.label])
             cal = fit_calibration(p_real, p_held[hc.label], prior=share)
