@@ -225,11 +225,12 @@ def test_the_share_is_read_halfway_between_the_stacked_draw_and_the_decoys() -> 
     p_real = np.concatenate([clean, noise])
     p_decoys = rng.beta(5, 3, 400)  # noise like the log's own
     p_stack = np.concatenate([rng.beta(5, 3, 400), rng.beta(9, 2, 400)])  # half of it easier to find
-    share, reads = share_between(p_real, p_stack, p_decoys)
+    low = fit_calibration(p_real, p_stack).prior  # the calibration's own read against the stacked draw
+    share, reads = share_between(low, p_real, p_decoys)
     assert reads["stack"] < reads["decoys"]
-    assert reads["stack"] == round(fit_calibration(p_real, p_stack).prior, 6)
+    assert reads["stack"] == round(low, 6)
     assert reads["decoys"] == round(fit_calibration(p_real, p_decoys).prior, 6)
     assert share == pytest.approx(0.5 * (reads["stack"] + reads["decoys"]), abs=1e-6)
     assert abs(share - 0.1) < abs(reads["stack"] - 0.1)
-    few, few_reads = share_between(p_real, p_stack, p_decoys[:5])  # too few decoys for a read: the stacked one
-    assert few == fit_calibration(p_real, p_stack).prior and set(few_reads) == {"stack"}
+    few, few_reads = share_between(low, p_real, p_decoys[:5])  # too few decoys for a read: the stacked one
+    assert few == low and set(few_reads) == {"stack"}

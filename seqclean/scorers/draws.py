@@ -78,9 +78,10 @@ class DrawSource:
         return c, compute_features(c.iid, c.segs, c_states, self.spaces, self.align)
 
 
-def share_between(p_real: np.ndarray, p_stack: np.ndarray, p_decoys: np.ndarray) -> tuple[float, dict[str, float]]:
-    """The real log's noise share, halfway between its reads against the stacked draw and the decoys alone, and
-    both reads (`IadsrOptions.decoys_calibration = "between"`).
+def share_between(low: float, p_real: np.ndarray, p_decoys: np.ndarray) -> tuple[float, dict[str, float]]:
+    """The real log's noise share, halfway between `low`, its read against the stacked draw (the calibration
+    already fitted against it), and its read against the decoys alone, and both reads
+    (`IadsrOptions.decoys_calibration = "between"`).
 
     Each read is biased, in opposite directions (docs/quality.md, "Reading the noise share between two
     references"): the stacked draw's fresh half is easier to find than noise the backbone has fitted, so real
@@ -88,7 +89,6 @@ def share_between(p_real: np.ndarray, p_stack: np.ndarray, p_decoys: np.ndarray)
     tail counts as noise against them (high). The midpoint halves the larger error. With fewer than
     `MIN_DECOYS` held-out decoys there is no second read: the stacked one alone.
     """
-    low = fit_calibration(p_real, p_stack).prior
     if p_decoys.size < MIN_DECOYS:
         return low, {"stack": round(low, 6)}
     high = fit_calibration(p_real, p_decoys).prior

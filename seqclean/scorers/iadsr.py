@@ -182,7 +182,7 @@ class IadsrScorer:
         if dec and o.decoys_calibration == "between":  # the share read against the decoys alone, too
             dc, df, r = dec
             p_dec = r[0] if self.end_stack is None else self.end_stack.apply(r[0], r[2], dc.segs, df)
-            share, reads = share_between(p_real, p_held[hc.label], p_dec[dc.label])
+            share, reads = share_between(cal.prior, p_real, p_dec[dc.label])
             cal = fit_calibration(p_real, p_held[hc.label], prior=share)
         agreement = agreement_report(p_held, sem_held, hc.label, a := o.semantic_agreement)
         if a > 0:
