@@ -1,14 +1,16 @@
 """`seqclean score` throughput, in interactions/s, with and without the backbone forward, against the 100,000/s
 target and (with `--baseline REF`) against another commit of seqclean measured in the same run.
 
-    python -m bench.score_speed --workdir W [--users 2000] [--fit-users 1000] [--repeats 3] [--baseline 0b1d402]
+    python -m bench.score_speed --workdir W [--users 2000] [--fit-users 1000] [--repeats 3] [--inner 1]
+        [--baseline 0b1d402] [--score-threads 0]
 
 W is a workdir that `seqclean embed` has filled. The scorer (the default `iadsr`) is fitted once per checkout
 on `--fit-users` users (its fit time is printed: a fixed cost, not per row), then the first `--users` users
-(one chunk) are scored `--repeats` times, timing:
+(one chunk) are scored `--inner` times per round, `--repeats` rounds, timing:
 - `with backbone`: the whole chunk function of `seqclean score` (`score._score_frame`: backbone forward,
   features, detector, reference heads, suggestions, the output frame);
-- `backbone forward`: the `states_for_sequences` calls inside it;
+- `backbone forward`: the `states_for_sequences` calls inside it (summed over the chunk's parts, which
+  `--score-threads` runs at once: `seqclean.scorers.parts`; a checkout without threads scores in one piece);
 - `without backbone`: the same chunk with the backbone's states served from memory.
 Wall time and process CPU time (all threads) are both printed; the machine is shared, so checkouts run
 alternately (A B A B ...) and the best repeat of each is kept. `--baseline REF` checks REF out into a
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,7 @@ TARGET = 100_000
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(workdir: Path, users: int, fit_users: int, repeats: int, device: str) -> dict[str, Any]:
+def measure(workdir: Path, users: int, fit_users: int, repeats: int, device: str, threads: int) -> dict[str, Any]:
     """Fit once, then time the chunk function `repeats` times with and without the backbone forward."""
     import numpy as np
 
@@ -45,7 +48,8 @@ def measure(workdir: Path, users: int, fit_users: int, repeats: int, device: str
     wd = Workdir(workdir)
     manifest = wd.read_manifest()
     ctx, _ = load_context(wd, 10, 0.5)
-    scorer: Any = SCORERS["iadsr"](ScorerOptions(fit_users=fit_users, device=device, seed=0))
+    extra = {"threads": threads} if "threads" in {f.name for f in fields(ScorerOptions)} else {}  # older checkouts
+    scorer: Any = SCORERS["iadsr"](ScorerOptions(fit_users=fit_users, device=device, seed=0, **extra))
     t = time.perf_counter()
     scorer.fit(wd, wd.file(SEQUENCES), ctx, int(manifest["embed"]["n_users"]))
     fit_s = time.perf_counter() - t
@@ -53,17 +57,20 @@ def measure(workdir: Path, users: int, fit_users: int, repeats: int, device: str
     runner = scorer.runner
     forward = runner.states_for_sequences
     spent = {"backbone": 0.0}
-    cached: dict[str, np.ndarray] = {}
+    cached: dict[bytes, np.ndarray] = {}
+
+    def key(seqs: Any) -> bytes:  # a part of the chunk (`scorers.parts`): its first user's items and its size
+        return bytes(np.asarray([len(seqs), sum(map(len, seqs))])) + (seqs[0].tobytes() if seqs else b"")
 
     def timed(seqs: Any, *a: Any, **k: Any) -> np.ndarray:
         t0 = time.perf_counter()
         out: np.ndarray = forward(seqs, *a, **k)
-        spent["backbone"] += time.perf_counter() - t0
-        cached["states"] = out
+        spent["backbone"] += time.perf_counter() - t0  # summed over the parts' threads
+        cached[key(seqs)] = out
         return out
 
     def from_memory(seqs: Any, *a: Any, **k: Any) -> np.ndarray:
-        return cached["states"]
+        return cached[key(seqs)]
 
     def run(fn: Any) -> tuple[float, float, float]:
         runner.states_for_sequences = fn
@@ -86,7 +93,8 @@ def _child(checkout: Path, a: argparse.Namespace) -> dict[str, Any]:
     paths = [str(checkout)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))  # the checkout first; keep a --target install
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--workdir", str(a.workdir)]
-    cmd += ["--users", str(a.users), "--fit-users", str(a.fit_users), "--repeats", "1", "--device", a.device]
+    cmd += ["--users", str(a.users), "--fit-users", str(a.fit_users), "--repeats", str(a.inner), "--device", a.device]
+    cmd += ["--score-threads", str(a.score_threads)]
     out = subprocess.run(cmd, env=env, cwd=checkout, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -104,13 +112,15 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--users", type=int, default=2000, help="users in the timed chunk (the first ones)")
     ap.add_argument("--fit-users", type=int, default=1000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="rounds: each checkout once per round, alternately")
+    ap.add_argument("--inner", type=int, default=1, help="timed runs per round (one fit), the best kept")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--score-threads", type=int, default=0, help="threads per chunk (`score --score-threads`; 0: auto)")
     ap.add_argument("--baseline", default=None, help="a git ref of seqclean to measure side by side")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(measure(a.workdir, a.users, a.fit_users, a.repeats, a.device)))
+        print(json.dumps(measure(a.workdir, a.users, a.fit_users, a.repeats, a.device, a.score_threads)))
         return
     checkouts = {"this checkout": ROOT}
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,7 +145,8 @@ def _print(results: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> N
     n = results["this checkout"][0]["rows"]
     print(
         f"workdir {a.workdir}: {n:,} interactions in the timed chunk ({a.users} users), fit on {a.fit_users} users, "
-        f"best of {a.repeats}, device {a.device}, load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs"
+        f"best of {a.repeats}, device {a.device}, --score-threads {a.score_threads}, "
+        f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs"
     )
     print(
         "| checkout | with backbone (rows/s) | vs target | CPU-s per 100k rows | backbone forward (s) "
@@ -155,6 +166,13 @@ def _print(results: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> N
             f"speed-up with backbone {base['wall'] / this['wall']:.2f}x, "
             f"without {base['wall_nb'] / this['wall_nb']:.2f}x "
             f"(CPU time {base['cpu'] / this['cpu']:.2f}x, {base['cpu_nb'] / this['cpu_nb']:.2f}x)"
+        )
+        # the VM's speed drifts over minutes: the ratio within each round (run back to back) is the steadier one
+        pairs = zip(*(results[k] for k in results), strict=True)
+        ratios = sorted(_best([b])["wall"] / _best([t])["wall"] for t, b in pairs)
+        print(
+            f"speed-up with backbone per round: {', '.join(f'{r:.2f}x' for r in ratios)} (median "
+            f"{ratios[len(ratios) // 2]:.2f}x)"
         )
 
 

@@ -87,6 +87,7 @@ def score_config(o: Options) -> Any:
         scorer=s.scorer,
         rounds=s.rounds,
         chunk_users=s.chunk_users,
+        threads=s.score_threads,
         fit_users=s.fit_users,
         cold_k=s.cold_k,
         device=g.device,

@@ -150,6 +150,7 @@ class ScoreOptions:
     fit_users: int = opt(3000, "Users sampled to fit the alignment and the detector.")
     cold_k: float = opt(2.0, "Cold-item protection: weight n/(n+k) on collaborative evidence (0 disables).")
     chunk_users: int = opt(5_000, "Users scored per chunk (bounds memory).")
+    score_threads: int = opt(0, "Threads scoring parts of each chunk at once (0: one per CPU core, at most 4).")
     min_detector_auc: float = opt(0.6, "Gate floor: detector held-out corruption AUC (0 disables).")
     min_backbone_lift: float = opt(2.0, "Gate floor: backbone validation HR@10 over chance (0 disables).")
     min_alignment_top1: float = opt(0.02, "Gate floor: alignment held-out top-1 retrieval (0 disables).")
@@ -157,6 +158,7 @@ class ScoreOptions:
     def validate(self) -> None:
         _positive("fit_users", self.fit_users)
         _positive("chunk_users", self.chunk_users)
+        _nonneg("score_threads", self.score_threads)
         if not self.cold_k >= 0:
             raise UsageError(f"--cold-k {self.cold_k}: must be 0 or more")
         _unit("min_detector_auc", self.min_detector_auc)

@@ -161,9 +161,12 @@ def _probe_scores(
 
 
 def _percentile(t: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Share of probe scores below the target's (ties count half)."""
+    """Share of probe scores below the target's (ties count half). The comparisons are counted as bytes into
+    int32 (exact): a bool array's `sum` converts every element to int64 first, ~3x slower."""
     tc = t[:, None]
-    return ((p < tc).sum(axis=1) + 0.5 * (p == tc).sum(axis=1)) / p.shape[1]
+    below = np.add.reduce((p < tc).view(np.uint8), axis=1, dtype=np.int32).astype(np.int64)
+    ties = np.add.reduce((p == tc).view(np.uint8), axis=1, dtype=np.int32).astype(np.int64)
+    return (below + 0.5 * ties) / p.shape[1]
 
 
 def _percentile_vs_probe(query: np.ndarray, target: np.ndarray, probe: np.ndarray) -> np.ndarray:

@@ -1,9 +1,8 @@
 """Stage 2, `seqclean score`: score every interaction's noise probability, in chunks of whole users.
 
-Reads the workdir written by `embed`; writes `scores.parquet`, `item_report.parquet` and
-`summary.json`. Memory is bounded by the chunk size and the catalogue, not by the log: each chunk
-of users is read with a predicate on `uid`, scored, appended to the output, and folded into the
-report accumulators.
+Reads the workdir written by `embed`; writes `scores.parquet`, `item_report.parquet` and `summary.json`. Memory
+is bounded by the chunk size and the catalogue, not by the log: each chunk of users is read with a predicate on
+`uid`, scored, appended to the output, and folded into the report accumulators.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from seqclean.report import ItemAccumulator, SummaryAccumulator
 from seqclean.runtime import release_memory
 from seqclean.scorers import SCORERS
 from seqclean.scorers.base import DEFAULT_THRESHOLD, REQUIRED_COLUMNS, Context, Scorer, ScorerOptions
+from seqclean.scorers.parts import check_chunking
 from seqclean.selfclean import check_rounds, clean_backbone_files, resolve_rounds, self_clean
 from seqclean.stages import fingerprint, is_complete, kill_point, locked, reject_file, stage_record
 from seqclean.workdir import (
@@ -52,6 +52,7 @@ class ScoreConfig:
     workdir: Path
     scorer: str = DEFAULTS.score.scorer
     chunk_users: int = DEFAULTS.score.chunk_users
+    threads: int = DEFAULTS.score.score_threads  # per chunk (`scorers.parts`); not in the fingerprint: same bits
     threshold: float = DEFAULT_THRESHOLD
     cold_max_interactions: int = 10
     fit_users: int = DEFAULTS.score.fit_users
@@ -100,8 +101,7 @@ def score(cfg: ScoreConfig, progress: ProgressFn = no_progress) -> ScoreResult:
         raise UsageError(f"--scorer {cfg.scorer}: unknown; choose one of {', '.join(SCORERS)}")
     if not 0.0 <= cfg.threshold <= 1.0:
         raise UsageError(f"--threshold {cfg.threshold}: must be between 0 and 1")
-    if cfg.chunk_users < 1:
-        raise UsageError(f"--chunk-users {cfg.chunk_users}: must be at least 1")
+    check_chunking(cfg.chunk_users, cfg.threads)
     check_engine(cfg.engine, cfg.ray_actors, cfg.ray_address)  # exit 2, or 6 without Ray: before any work
     check_rounds(cfg.rounds, cfg.scorer)
     cfg.floors.validate()
@@ -149,7 +149,7 @@ def _score_locked(cfg: ScoreConfig, wd: Workdir, progress: ProgressFn) -> ScoreR
         seq_path = wd.require(SEQUENCES, "embed")
         ctx, cat = load_context(wd, cfg.cold_max_interactions, cfg.threshold)
         n_users = int(manifest["embed"]["n_users"])
-    opts = ScorerOptions(fit_users=cfg.fit_users, cold_k=cfg.cold_k, device=cfg.device, seed=cfg.seed)
+    opts = ScorerOptions(cfg.fit_users, cfg.cold_k, cfg.device, cfg.seed, threads=cfg.threads)
     scorer = SCORERS[cfg.scorer](opts)
     scorer.fit(wd, seq_path, ctx, n_users, progress)
     bounds = chunk_bounds(n_users, cfg.chunk_users)

@@ -15,6 +15,12 @@ from seqclean.interests import Segments, l2_normalise, shift_back, window_sum
 BLOCK_BUDGET = 1 << 25
 """Similarity-matrix cells per block (32M float32 = 128 MiB), so memory stays bounded for big catalogues."""
 
+NEAR_TOP = 1e-4
+"""Candidates whose float32 cosine is within this of a row's best are re-scored exactly (float64, pair by pair):
+a float32 product's last bits depend on how many rows share the block (BLAS blocking), so without this the
+confidence, and on a near tie the item, changed with `--chunk-users`. float32's error on these unit-vector
+products is below 1e-5."""
+
 POOL = 10_000
 """Suggestions come from the `POOL` most-interacted items (the whole catalogue when it is smaller): a
 replacement should be an item with evidence behind it, and the product per row is then bounded (at 200,000
@@ -92,12 +98,28 @@ def suggest_replacements(
         row = np.repeat(np.arange(hi - lo), size)
         col = column[miid[np.repeat(a - np.cumsum(size) + size, size) + np.arange(row.size)]]
         sim[row[col >= 0], col[col >= 0]] = -np.inf
-        arg = np.argmax(sim, axis=1)
-        top = sim[np.arange(hi - lo), arg]
+        arg, top = _exact_best(sim, q[lo:hi], cat)
         ok = np.isfinite(top) & has_interest[lo:hi]
         best[lo:hi] = np.where(ok, cand[arg], 0)
         conf[lo:hi] = np.where(ok, np.clip(top, 0.0, 1.0), 0.0)
     return best, conf
+
+
+def _exact_best(sim: np.ndarray, q: np.ndarray, cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, (the best candidate column, its cosine as float32) from the float32 screen `sim` (-inf = not
+    allowed): the candidates within `NEAR_TOP` of the row's best are re-scored in float64 pair by pair, which
+    gives the same bits whatever the block, and the best of them wins (ties: the smaller column)."""
+    screen = sim.max(axis=1)
+    arg = np.zeros(sim.shape[0], dtype=np.int64)
+    top = np.full(sim.shape[0], -np.inf, dtype=np.float32)
+    live = np.isfinite(screen)
+    r, c = np.nonzero(live[:, None] & (sim >= (screen - NEAR_TOP)[:, None]))
+    if r.size:
+        exact = np.einsum("ij,ij->i", q[r].astype(np.float64), cat[c].astype(np.float64))
+        first = np.lexsort((c, -exact, r))
+        first = first[np.concatenate([[True], r[first][1:] != r[first][:-1]])]
+        arg[r[first]], top[r[first]] = c[first], exact[first].astype(np.float32)
+    return arg, top
 
 
 def aligned_catalogue(col: np.ndarray, sem_short: np.ndarray, pool: np.ndarray | None = None) -> np.ndarray:

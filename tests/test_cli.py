@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from seqclean.cli import app
@@ -92,20 +92,22 @@ def test_stages_separately_and_rerun_is_byte_identical(workdir_copy: Path, tmp_p
         assert (out1 / name).read_bytes() == (out2 / name).read_bytes()
 
 
-def test_chunk_size_does_not_change_scores(workdir_copy: Path) -> None:
-    """Whole users per chunk: scores agree to float32 rounding (BLAS blocking varies with batch size)."""
+def test_chunk_size_and_threads_do_not_change_scores(workdir_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole users per chunk, and per part of a chunk on threads (`scorers.parts`): the same bits either way."""
+    from seqclean.scorers import parts
+
+    monkeypatch.setattr(parts, "MIN_PART_ROWS", 1)  # the tiny log's chunks are cut into parts too
     wd = workdir_copy
-    assert runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "1000"]).exit_code == 0
+    one_piece = ["--chunk-users", "1000", "--score-threads", "1"]
+    assert runner.invoke(app, ["score", "--workdir", str(wd), *one_piece]).exit_code == 0
     whole = pl.read_parquet(wd / "scores.parquet")
-    # --rerun: the chunk size is not part of the stage's fingerprint, so without it the scores are reused
-    assert runner.invoke(app, ["score", "--workdir", str(wd), "--chunk-users", "3", "--rerun"]).exit_code == 0
-    chunked = pl.read_parquet(wd / "scores.parquet")
-    assert whole.columns == chunked.columns and whole.height == chunked.height
-    for col in whole.columns:
-        if whole[col].dtype.is_float():
-            np.testing.assert_allclose(whole[col].to_numpy(), chunked[col].to_numpy(), atol=1e-6, err_msg=col)
-        else:
-            assert whole[col].equals(chunked[col]), col
+    # --rerun: neither is part of the stage's fingerprint, so without it the scores are reused
+    for args in (["--chunk-users", "3", "--score-threads", "1"], ["--chunk-users", "1000", "--score-threads", "3"]):
+        assert runner.invoke(app, ["score", "--workdir", str(wd), *args, "--rerun"]).exit_code == 0
+        again = pl.read_parquet(wd / "scores.parquet")
+        assert whole.columns == again.columns and whole.height == again.height
+        for col in whole.columns:
+            assert whole[col].equals(again[col]), (args, col)
 
 
 def test_threshold_one_removes_nothing(workdir_copy: Path, tmp_path: Path) -> None:

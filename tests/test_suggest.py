@@ -99,3 +99,23 @@ def test_a_pooled_catalogue_gives_the_suggestions_of_the_whole_one() -> None:
         assert np.array_equal(whole[0], pooled[0]) and np.array_equal(whole[1], pooled[1])
     with pytest.raises(ValueError, match="pooled catalogue"):
         suggest_replacements(interest, aligned_catalogue(col, sem), seg, seg, iid, pool=np.arange(1, 6), pooled=True)
+
+
+def test_the_same_bits_whatever_the_block_of_rows() -> None:
+    """A float32 product's last bits change with the rows in the block (so with `--chunk-users`); the
+    confidence is re-read exactly, so suggestions and confidences are bit-identical across blocks."""
+    rng = np.random.default_rng(3)
+    n_items, d = 300, 128
+    cat = l2_normalise(rng.normal(size=(n_items + 1, d)).astype(np.float32))
+    cat[0] = 0
+    seg = np.repeat(np.arange(60), 10)
+    iid = rng.integers(1, n_items + 1, size=seg.size)
+    interest = rng.normal(size=(seg.size, d)).astype(np.float32)
+    interest[5] = interest[4]  # equal rows: equal answers
+    whole = suggest_replacements(interest, cat, seg, seg, iid)
+    for block in (1, 7, 64):
+        b, c = suggest_replacements(interest, cat, seg, seg, iid, block_rows=block)
+        assert np.array_equal(b, whole[0]) and c.tobytes() == whole[1].tobytes()
+    assert whole[1][4] == whole[1][5]
+    cos = np.einsum("ij,ij->i", l2_normalise(interest).astype(np.float64), cat[whole[0]].astype(np.float64))
+    np.testing.assert_array_equal(whole[1], np.clip(cos, 0, 1).astype(np.float32))

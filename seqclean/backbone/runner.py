@@ -62,6 +62,9 @@ class StateRunner:
 
     trained_counts: np.ndarray | None = None  # per iid, interactions the backbone trained on (None: unknown)
 
+    def prepare(self) -> None:
+        """Open whatever is opened lazily, before several threads share the runner (`scorers.parts`)."""
+
     def collab_counts(self, count: np.ndarray) -> np.ndarray:
         """`count` capped by what the backbone trained on: 0 for items it never saw (added since it was
         trained, see backbone/incremental.py), so scoring gives them no collaborative evidence."""
@@ -118,7 +121,7 @@ class BackboneRunner(StateRunner):
         self.dim = self._table.shape[1]
         self._model, self._device, self._threads = d / ONNX_MODEL, device, threads
         self._session: Any
-        self._session, self.provider = make_session(self._model, device, threads)
+        self._session, self.provider = make_session(self._model, device, threads, spin=False)
         self._input = INPUT
 
     def __getstate__(self) -> dict[str, Any]:
@@ -128,11 +131,14 @@ class BackboneRunner(StateRunner):
         state["_session"] = None
         return state
 
+    def prepare(self) -> None:
+        self._sess()
+
     def _sess(self) -> Any:
         if self._session is None:
             from seqclean.runtime import make_session
 
-            self._session, self.provider = make_session(self._model, self._device, self._threads)
+            self._session, self.provider = make_session(self._model, self._device, self._threads, spin=False)
         return self._session
 
     def hidden_states(self, item_seq: np.ndarray) -> np.ndarray:

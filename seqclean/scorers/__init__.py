@@ -15,7 +15,9 @@ from seqclean.scorers.base import Scorer, ScorerOptions
 def _iadsr(opts: ScorerOptions) -> Scorer:
     from seqclean.scorers.iadsr import IadsrOptions, IadsrScorer
 
-    o = IadsrOptions(fit_users=opts.fit_users, cold_k=opts.cold_k, seed=opts.seed, device=opts.device)
+    o = IadsrOptions(
+        fit_users=opts.fit_users, cold_k=opts.cold_k, seed=opts.seed, device=opts.device, threads=opts.threads
+    )
     return IadsrScorer(options=o, backbone=opts.backbone)
 
 

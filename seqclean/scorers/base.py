@@ -36,6 +36,7 @@ class ScorerOptions:
     device: str = DEFAULTS.general.device
     seed: int = DEFAULTS.general.seed
     backbone: Path | None = None  # the backbone to read (default: the workdir's); the self-cleaning round's own
+    threads: int = DEFAULTS.score.score_threads  # threads scoring parts of a chunk at once (`scorers.parts`)
 
 
 @dataclass

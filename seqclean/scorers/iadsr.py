@@ -18,8 +18,6 @@ from seqclean import seqdetector as sd
 from seqclean.align import Alignment, fit_alignment
 from seqclean.calibration import (
     Calibration,
-    apply_group_calibrations,
-    calibration_groups,
     fit_calibration,
     fit_item_group_calibrations,
     item_group_report,
@@ -41,14 +39,15 @@ from seqclean.metrics import ece, roc_auc
 from seqclean.progress import ProgressFn, no_progress
 from seqclean.scorers.base import Context
 from seqclean.scorers.draws import DrawSource, share_between
-from seqclean.scorers.iadsr_options import COMPONENT_COLUMNS, IadsrOptions, fit_sample, sequences_of
-from seqclean.suggest import aligned_catalogue, aligned_suggestions, suggestion_pool
+from seqclean.scorers.iadsr_apply import IadsrApply
+from seqclean.scorers.iadsr_options import IadsrOptions, fit_sample, sequences_of
 from seqclean.workdir import Workdir, workdir_errors
 
 
 @dataclass
-class IadsrScorer:
-    """Fitted state: the backbone runner, the spaces, the alignment heads and the detector."""
+class IadsrScorer(IadsrApply):
+    """Fitted state: the backbone runner, the spaces, the alignment heads and the detector (applied to chunks by
+    `IadsrApply`)."""
 
     name: str = "iadsr"
     options: IadsrOptions = field(default_factory=IadsrOptions)
@@ -222,76 +221,3 @@ class IadsrScorer:
         # wall-clock times vary between identical runs: kept out of summary.json (reruns are byte-identical)
         self.timing = {"detector_fit_s": round(fit_s, 1)} | {k: v for k, v in train_info.items() if k.endswith("_s")}
         progress("fit detector", 5, 5)
-
-    def noise_scores(self, iid: np.ndarray, segs: Segments) -> np.ndarray:
-        """`noise_score` alone for one chunk (the self-cleaning round ranks the log by it)."""
-        return np.clip(self._calibrate(self._evidence(iid, segs)[2][0], iid, segs), 0.0, 1.0)
-
-    def _evidence(self, iid: np.ndarray, segs: Segments) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[Any, ...]]:
-        """(backbone states, features, `_raw`'s outputs) of one chunk of whole users."""
-        assert self.spaces is not None and self.align is not None
-        states = self.runner.states_for_sequences(np.split(iid, segs.start[1:]) if iid.size else [])
-        feats = compute_features(iid, segs, states, self.spaces, self.align)
-        return states, feats, self._raw(iid, segs, feats)
-
-    def _calibrate(self, p: np.ndarray, iid: np.ndarray, segs: Segments) -> np.ndarray:
-        assert self.calibration is not None and self.cold is not None
-        cals = self.group_calibration or [self.calibration]
-        groups = calibration_groups(end_group(segs), self.cold[iid], len(cals), END_GROUPS)
-        return apply_group_calibrations(p, groups, cals)
-
-    def _raw(
-        self, iid: np.ndarray, segs: Segments, feats: dict[str, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(members' mean P(corrupted), end-stacked, times `p_sem ** agreement`; member std; gate w; p_sem, once)."""
-        assert self.seq is not None and self.spaces is not None and self.align is not None
-        assert self.semantic_head is not None
-        sp = self.spaces
-        cc = sp.count if self.collab_count is None else self.collab_count
-        x = sd.position_inputs(iid, segs, feats, self.seq.spec, sp.col, sp.sem, self._sem_short(), cc)
-        probs = self.seq.member_probs(x, segs)
-        w = sd.collab_weight(cc[iid], self.seq.spec.cold_k)
-        p, std = probs.mean(axis=0), probs.std(axis=0)
-        if self.mlp is not None:
-            n = cc[iid].astype(np.float32)
-            p_mlp = self.mlp.raw(dict(feats, _count=n), n)[0]
-            a = self.options.mlp_weight
-            p, std = (1 - a) * p + a * p_mlp, np.concatenate([probs, p_mlp[None]], axis=0).std(axis=0)
-        p = p if self.end_stack is None else self.end_stack.apply(p, w, segs, feats)
-        p_sem = self.semantic_head.predict_features(feats)
-        return (p * p_sem**self.agreement if self.agreement > 0 else p), std, w, p_sem
-
-    def score_chunk(self, iid: np.ndarray, segs: Segments, ctx: Context) -> dict[str, np.ndarray]:
-        """noise_score, uncertainty, a replacement suggestion and the component columns for one chunk."""
-        assert self.spaces is not None and self.calibration is not None and self.align is not None
-        assert self.collab_head is not None and self.semantic_head is not None
-        states, feats, (p, std, w, sem_p) = self._evidence(iid, segs)
-        evidence = np.clip((segs.length[segs.seg] - 1) / 4.0, 0.0, 1.0)  # >= 5 interactions = full evidence
-        out: dict[str, np.ndarray] = {
-            "noise_score": np.clip(self._calibrate(p, iid, segs), 0.0, 1.0),
-            "uncertainty": (1.0 - evidence * (1.0 - np.clip(2.0 * std, 0.0, 1.0))).astype(np.float32),
-            "collab_weight": w.astype(np.float32),
-        }
-        out["semantic_only_score"] = sem_p
-        out["collab_only_score"] = self.collab_head.predict_features(feats)
-        for k in COMPONENT_COLUMNS:
-            out[k] = feats[k]
-        flag, cat = out["noise_score"] >= self.options.suggest_min_score, self._aligned_catalogue()
-        sug = aligned_suggestions(iid, segs, states, flag, *cat, pooled=True)
-        out["suggested_iid"], out["suggestion_confidence"] = sug
-        return out
-
-    def _aligned_catalogue(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(the catalogue in the aligned space, the projected texts, the candidate pool), built once per fit
-        (`suggest.aligned_catalogue` over the pool's rows only, `suggest.suggestion_pool`)."""
-        assert self.spaces is not None and self.align is not None
-        if self._catalogue is None:
-            pool = suggestion_pool(self.spaces.count)
-            self._catalogue = aligned_catalogue(self.spaces.col, self._sem_short(), pool), pool
-        return self._catalogue[0], self._sem_short(), self._catalogue[1]
-
-    def _sem_short(self) -> np.ndarray:
-        """The catalogue's text projected by the short-term head (`features.Tables`)."""
-        short = self.spaces.tables(self.align).sem_short if self.spaces else None
-        assert short is not None
-        return short

@@ -47,6 +47,7 @@ class IadsrOptions:
     """Held-out corruption draws the end stack (`end_stack.py`) is fitted on; 0 = no stack."""
     detector: dict[str, Any] = field(default_factory=dict)  # other SeqDetectorOptions (experiments)
     suggest_min_score: float = 0.1
+    threads: int = 0  # threads scoring parts of a chunk (`scorers.parts`; 0: one per core): not in the results
     seed: int = DEFAULTS.general.seed
     device: str = DEFAULTS.general.device
 

@@ -33,11 +33,12 @@ class SeqDetector:
 
     def session(self) -> Any:
         if self._session is None:
-            from seqclean.runtime import _ort, providers_for
+            from seqclean.runtime import NO_SPIN, _ort, providers_for
 
             ort = _ort()
             so = ort.SessionOptions()
             so.log_severity_level = 3
+            so.add_session_config_entry(NO_SPIN, "0")  # parts of a chunk run on threads at once (`runtime.NO_SPIN`)
             wanted = providers_for(self.device)
             try:
                 self._session = ort.InferenceSession(self.onnx, sess_options=so, providers=wanted)
