@@ -53,7 +53,7 @@ NO_SPIN = "session.intra_op.allow_spinning"
 """Session config key: with "0" ONNX Runtime's idle pool threads sleep instead of spinning. `score` runs a chunk's
 parts on several threads (`scorers.parts`) whose runs and numpy work share the cores; spinning threads took
 the cores from them (measured: 4.96 s a 100,000-row chunk on 2 cores without spinning, 6.91 s with it, the
-same 7.2-7.3 s either way on one thread: docs/performance.md, "Threads")."""
+same 7.2-7.3 s either way on one thread: docs/performance.md, "a chunk in parts on threads")."""
 
 
 def make_session(model: Path, device: str = "auto", threads: int | None = None, spin: bool = True) -> tuple[Any, str]:

@@ -3,8 +3,8 @@
 A scorer's result for a row depends only on its own user's rows (the `Scorer` contract: chunk-invariant), so a
 chunk cut into parts of whole users and scored part by part gives the same bits as the chunk in one piece. The
 numpy half of `score` (features, the detector's inputs) runs on one core; on two or more, the parts' numpy and
-ONNX Runtime work overlap (docs/performance.md, "Threads"). numpy and ONNX Runtime release the GIL in their
-kernels, so threads suffice: no second copy of the fitted scorer, no process start.
+ONNX Runtime work overlap (docs/performance.md, "a chunk in parts on threads"). numpy and ONNX Runtime release
+the GIL in their kernels, so threads suffice: no second copy of the fitted scorer, no process start.
 """
 
 from __future__ import annotations
